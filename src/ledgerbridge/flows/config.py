@@ -1,0 +1,255 @@
+"""The configuration model of ``ledgerbridge.yaml`` (layer ``flows``; imports only ``core``).
+
+One YAML file holds connections, the state store and the links/flows. Secrets never live in
+the file: they come from ``${ENV_VAR}`` interpolation or ``*_file`` options, are typed
+``SecretStr`` and are never printed. A secret written inline still loads, with a warning that
+names its line and how to move it out. See ``flows.load`` for the loader that keeps line numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_STATE_URL = "sqlite:///.ledgerbridge/state.db"
+DEFAULT_SF_API_VERSION = "62.0"
+
+_ACCOUNT_ID = re.compile(r"^[0-9]+(_(SB|sb|RP|rp|TD|td)[0-9]*)?$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _read_secret_file(path: str, field: str) -> SecretStr:
+    p = Path(path).expanduser()
+    try:
+        value = p.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read {field}_file {path!r}: {exc.strerror or exc}") from None
+    if not value:
+        raise ValueError(f"{field}_file {path!r} is empty")
+    return SecretStr(value)
+
+
+class _SecretsFromFiles(_Model):
+    """Mixin: for every secret field ``x`` an optional ``x_file`` may supply the value."""
+
+    _secret_fields: ClassVar[tuple[str, ...]] = ()
+    _required: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _resolve_files(self) -> _SecretsFromFiles:
+        missing = []
+        for name in self._secret_fields:
+            file_value = getattr(self, f"{name}_file", None)
+            if getattr(self, name) is None and file_value:
+                object.__setattr__(self, name, _read_secret_file(file_value, name))
+            elif getattr(self, name) is not None and file_value:
+                raise ValueError(f"give either {name} or {name}_file, not both")
+        for name in self._required:
+            if getattr(self, name) is None:
+                hint = f" (or {name}_file)" if name in self._secret_fields else ""
+                missing.append(f"{name}{hint}")
+        if missing:
+            mode = getattr(self, "mode", "")
+            raise ValueError(f"auth mode {mode!r} needs: {', '.join(missing)}")
+        return self
+
+
+class SalesforceJwtAuth(_SecretsFromFiles):
+    """OAuth 2.0 JWT bearer flow: a connected app's consumer key, a user and a private key."""
+
+    mode: Literal["jwt"]
+    client_id: str | None = None
+    username: str | None = None
+    private_key: SecretStr | None = None
+    private_key_file: str | None = None
+    audience: str | None = Field(None, description="JWT aud; defaults to the login URL")
+    _secret_fields = ("private_key",)
+    _required = ("client_id", "username", "private_key")
+
+
+class SalesforceClientCredentialsAuth(_SecretsFromFiles):
+    """OAuth 2.0 client credentials (runs as the connected app's integration user)."""
+
+    mode: Literal["client_credentials"]
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    client_secret_file: str | None = None
+    _secret_fields = ("client_secret",)
+    _required = ("client_id", "client_secret")
+
+
+class SalesforcePasswordAuth(_SecretsFromFiles):
+    """OAuth 2.0 username-password flow (legacy; password plus security token)."""
+
+    mode: Literal["password"]
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    client_secret_file: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: str | None = None
+    security_token: SecretStr | None = None
+    security_token_file: str | None = None
+    _secret_fields = ("client_secret", "password", "security_token")
+    _required = ("client_id", "client_secret", "username", "password")
+
+
+class SalesforceRefreshTokenAuth(_SecretsFromFiles):
+    """OAuth 2.0 refresh-token flow (a token issued by an interactive consent)."""
+
+    mode: Literal["refresh_token"]
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    client_secret_file: str | None = None
+    refresh_token: SecretStr | None = None
+    refresh_token_file: str | None = None
+    _secret_fields = ("client_secret", "refresh_token")
+    _required = ("client_id", "refresh_token")
+
+
+SalesforceAuth = Annotated[
+    SalesforceJwtAuth | SalesforceClientCredentialsAuth | SalesforcePasswordAuth
+    | SalesforceRefreshTokenAuth,
+    Field(discriminator="mode"),
+]
+
+
+def _check_url(value: str | None, field: str) -> str | None:
+    if value is None:
+        return None
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"{field} must be an http(s) URL such as https://login.salesforce.com, "
+                         f"got {value!r}")
+    return value.rstrip("/")
+
+
+class SalesforceConnectionSpec(_Model):
+    """How to reach a Salesforce org."""
+
+    login_url: str | None = Field(None, description="https://login.salesforce.com, test. or My Domain")
+    instance_url: str | None = Field(None, description="the org's My Domain URL, when known")
+    api_version: str = DEFAULT_SF_API_VERSION
+    auth: SalesforceAuth
+    ca_file: str | None = Field(None, description="CA bundle to trust (corporate proxy, sandbox TLS)")
+    timeout_s: float = Field(60.0, gt=0)
+
+    @field_validator("login_url", "instance_url")
+    @classmethod
+    def _urls(cls, value: str | None, info: object) -> str | None:
+        return _check_url(value, getattr(info, "field_name", "url"))
+
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _version(cls, value: object) -> str:
+        text = str(value).lstrip("vV")
+        if not re.fullmatch(r"[0-9]{2}\.0", text) or float(text) < 50:
+            raise ValueError(f"api_version must look like '62.0' (50.0 or later), got {value!r}")
+        return text
+
+    @model_validator(mode="after")
+    def _one_url(self) -> SalesforceConnectionSpec:
+        if not self.login_url and not self.instance_url:
+            raise ValueError("set login_url (e.g. https://login.salesforce.com) or instance_url")
+        return self
+
+
+class NetSuiteTbaAuth(_SecretsFromFiles):
+    """Token-based authentication (OAuth 1.0a, HMAC-SHA256)."""
+
+    mode: Literal["tba"]
+    consumer_key: SecretStr | None = None
+    consumer_key_file: str | None = None
+    consumer_secret: SecretStr | None = None
+    consumer_secret_file: str | None = None
+    token_id: SecretStr | None = None
+    token_id_file: str | None = None
+    token_secret: SecretStr | None = None
+    token_secret_file: str | None = None
+    _secret_fields = ("consumer_key", "consumer_secret", "token_id", "token_secret")
+    _required = ("consumer_key", "consumer_secret", "token_id", "token_secret")
+
+
+class NetSuiteM2MAuth(_SecretsFromFiles):
+    """OAuth 2.0 client credentials with a certificate-signed JWT assertion."""
+
+    mode: Literal["oauth2_m2m"]
+    client_id: str | None = None
+    certificate_id: str | None = None
+    private_key: SecretStr | None = None
+    private_key_file: str | None = None
+    algorithm: Literal["PS256", "ES256"] = "PS256"
+    _secret_fields = ("private_key",)
+    _required = ("client_id", "certificate_id", "private_key")
+
+
+NetSuiteAuth = Annotated[NetSuiteTbaAuth | NetSuiteM2MAuth, Field(discriminator="mode")]
+
+
+class NetSuiteConnectionSpec(_Model):
+    """How to reach a NetSuite account."""
+
+    account_id: str = Field(description="e.g. 1234567 or 1234567_SB1")
+    base_url: str | None = Field(None, description="override the host (a sandbox or a proxy)")
+    auth: NetSuiteAuth
+    concurrency: int = Field(5, ge=1, le=100, description="our share of the account's concurrency limit")
+    ca_file: str | None = None
+    timeout_s: float = Field(120.0, gt=0)
+
+    @field_validator("account_id", mode="before")
+    @classmethod
+    def _account(cls, value: object) -> str:
+        text = str(value).strip()
+        if not _ACCOUNT_ID.fullmatch(text):
+            raise ValueError(f"account_id must look like 1234567 or 1234567_SB1, got {value!r}")
+        return text
+
+    @field_validator("base_url")
+    @classmethod
+    def _base(cls, value: str | None) -> str | None:
+        return _check_url(value, "base_url")
+
+
+class ConnectionsSpec(_Model):
+    """The two systems."""
+
+    salesforce: SalesforceConnectionSpec | None = None
+    netsuite: NetSuiteConnectionSpec | None = None
+
+
+class StateSpec(_Model):
+    """Where LedgerBridge keeps xrefs, baselines, watermarks, audit and queues."""
+
+    url: str = Field(DEFAULT_STATE_URL, description="sqlite:///path or postgresql://user@host/db")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        ok = re.match(r"^(sqlite(\+aiosqlite)?:///.*|postgres(ql)?(\+asyncpg|\+psycopg)?://.+)$", value)
+        if not ok:
+            raise ValueError(
+                f"state url must be sqlite:///path/to/state.db or postgresql://user@host:5432/db, "
+                f"got {value!r}")
+        return value
+
+
+class LedgerBridgeConfig(_Model):
+    """The whole of ``ledgerbridge.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="LedgerBridge configuration")
+
+    version: Literal[1] = 1
+    connections: ConnectionsSpec = Field(default_factory=ConnectionsSpec)
+    state: StateSpec = Field(default_factory=StateSpec)
