@@ -1,0 +1,1 @@
+"""Layer ``cli``: the ``ledgerbridge`` command (Typer + rich). Imports ``app`` and ``core`` only."""
