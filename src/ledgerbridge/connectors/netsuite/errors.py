@@ -334,3 +334,17 @@ def record_error_from_body(status: int, body: bytes | str | object) -> RecordErr
 def protocol_error(message: str, *, operation: str, url: str | None = None) -> ProtocolError:
     """A :class:`ProtocolError` for a response we cannot make sense of."""
     return ProtocolError(f"NetSuite {operation}: {message}", system=SYSTEM, operation=operation, url=url)
+
+
+class IdempotencyConflict(RequestRejected):
+    """``400 IDEMPOTENCY_ERROR``: this key was already submitted; ``location`` names the original job.
+
+    Raised instead of a plain :class:`RequestRejected` so the batch code can follow the job the
+    first attempt created (reference/netsuite-api.md §3.9).
+    """
+
+    def __init__(self, message: str, *, location: str | None, status: int | None = None,
+                 code: str | None = None, system: str = SYSTEM, operation: str = "",
+                 url: str | None = None) -> None:
+        super().__init__(message, status=status, code=code, system=system, operation=operation, url=url)
+        self.location = location
