@@ -8,6 +8,7 @@ Modules: ``settings`` (NetSuiteSettings), ``auth`` (httpx2 auth flows), ``errors
 
 from __future__ import annotations
 
+from ledgerbridge.connectors.netsuite.connector import NetSuiteConnector
 from ledgerbridge.connectors.netsuite.settings import NetSuiteSettings
 
-__all__ = ["NetSuiteSettings"]
+__all__ = ["NetSuiteConnector", "NetSuiteSettings"]
