@@ -117,6 +117,17 @@ class DailyAllocation:
             self._observed_at = self._clock.now()
         return True
 
+    def mark_exhausted(self) -> None:
+        """Record that the system refused a call because the allocation is spent.
+
+        Until a newer report arrives (or this one goes stale), no priority may call.
+        """
+        with self._lock:
+            usage = self._usage.get("api-usage")
+            limit = usage.limit if usage is not None and usage.limit > 0 else 1
+            self._usage["api-usage"] = Usage("api-usage", limit, limit)
+            self._observed_at = self._clock.now()
+
     def _binding(self) -> Usage | None:
         # The entry closest to its limit decides (per-app caps can bind before the org's).
         live = [u for u in self._usage.values() if u.limit > 0]
