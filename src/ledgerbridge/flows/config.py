@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from ledgerbridge.flows.spec import LinkSpec
+
 DEFAULT_STATE_URL = "sqlite:///.ledgerbridge/state.db"
 DEFAULT_SF_API_VERSION = "62.0"
 
@@ -253,3 +255,5 @@ class LedgerBridgeConfig(_Model):
     version: Literal[1] = 1
     connections: ConnectionsSpec = Field(default_factory=ConnectionsSpec)
     state: StateSpec = Field(default_factory=StateSpec)
+    links: dict[str, LinkSpec] = Field(
+        default_factory=dict, description="Salesforce object <-> NetSuite record pairs and their mappings")

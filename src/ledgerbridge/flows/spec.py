@@ -1,0 +1,575 @@
+"""Links of ``ledgerbridge.yaml`` as typed specs (layer ``flows``; imports only ``core``).
+
+A *link* pairs a Salesforce object with a NetSuite record type and says how records flow between
+them::
+
+    links:
+      accounts:
+        salesforce: Account
+        netsuite: customer
+        direction: both                      # both | to_netsuite | to_salesforce
+        scope: {salesforce: "Type = 'Customer'"}
+        ids: {salesforce_external_id: NetSuite_Id__c}
+        fields:
+          - {salesforce: Name, netsuite: companyName}
+          - {salesforce: Phone, netsuite: phone, transform: phone, conflict: {owner: salesforce}}
+          - {salesforce: Credit_Limit__c, netsuite: creditLimit, direction: to_salesforce}
+          - netsuite: subsidiary
+            value: {id: "1"}                  # a constant (here: to NetSuite only)
+        match:
+          keys: [{salesforce: Website, netsuite: url, normalise: domain}]
+          fuzzy: {name: {salesforce: Name, netsuite: companyName}, auto: 92, review: 75}
+        conflict: newest                      # default for fields: newest | review | salesforce | netsuite
+        delete: {policy: deactivate, netsuite: {field: isInactive, value: true}}
+        triggers: [{interval: 5m}, {cron: "0 2 * * *"}]
+
+Every model forbids unknown keys. Problems that need the whole set of links (a ``ref`` to an
+unknown link, a cycle of references) are found by :func:`link_problems`, which returns each problem
+with its path in the file so the loader can add the line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import JsonValue as Json
+
+from ledgerbridge.core.records import JsonValue, System
+
+__all__ = [
+    "ConflictPolicySpec",
+    "DeletePolicySpec",
+    "DeleteTargetSpec",
+    "Direction",
+    "FieldMapSpec",
+    "FuzzyMatchSpec",
+    "IdsSpec",
+    "LinkOptionsSpec",
+    "LinkProblem",
+    "LinkSpec",
+    "MatchKeySpec",
+    "MatchSpec",
+    "ScopeSpec",
+    "SidePair",
+    "TriggerSpec",
+    "link_order",
+    "link_problems",
+    "parse_duration_s",
+]
+
+_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?(\.[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?)*$")
+_REF_CALL = re.compile(r"\$ref\(\s*[\"']([A-Za-z0-9_\-]+)[\"']")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Direction(StrEnum):
+    """Which way records or fields flow."""
+
+    BOTH = "both"
+    TO_NETSUITE = "to_netsuite"
+    TO_SALESFORCE = "to_salesforce"
+
+    def flows_to(self, system: System) -> bool:
+        """True when values flow towards ``system``."""
+        if self is Direction.BOTH:
+            return True
+        return (self is Direction.TO_NETSUITE) == (system is System.NETSUITE)
+
+
+def parse_duration_s(value: object) -> float:
+    """``90``, ``"90s"``, ``"5m"``, ``"2h"``, ``"1d"``, ``"250ms"`` → seconds.
+
+    Raises:
+        ValueError: not a duration.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {value!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def _check_path(value: str, what: str) -> str:
+    if not _PATH.match(value):
+        raise ValueError(f"{what} {value!r} is not a field path (name, name.sub, lines[0].x, "
+                         "lines[].x or book[default=true].x)")
+    return value
+
+
+class SidePair(_Spec):
+    """One value per side (a field path, a filter, or an expression)."""
+
+    salesforce: str | None = None
+    netsuite: str | None = None
+
+    def of(self, system: System) -> str | None:
+        """The value for ``system``."""
+        return self.salesforce if system is System.SALESFORCE else self.netsuite
+
+
+class ScopeSpec(SidePair):
+    """Source filters per side, in that system's own query language (SOQL / SuiteQL ``WHERE``)."""
+
+
+class ConflictPolicySpec(_Spec):
+    """How a field changed differently on both sides is settled.
+
+    Written as ``newest``, ``review``, ``salesforce``/``netsuite`` (the owner), or
+    ``{owner: netsuite}`` / ``{policy: newest}``.
+    """
+
+    policy: Literal["owner", "newest", "review"]
+    owner: Literal["salesforce", "netsuite"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            text = data.strip().lower()
+            if text in {"salesforce", "netsuite"}:
+                return {"policy": "owner", "owner": text}
+            if text.startswith("owner:") or text.startswith("owner "):
+                return {"policy": "owner", "owner": text[6:].strip()}
+            return {"policy": text}
+        if isinstance(data, dict) and "owner" in data and "policy" not in data:
+            return {"policy": "owner", **data}
+        return data
+
+    @model_validator(mode="after")
+    def _owner_given(self) -> ConflictPolicySpec:
+        if self.policy == "owner" and self.owner is None:
+            raise ValueError("policy 'owner' needs owner: salesforce or owner: netsuite")
+        if self.policy != "owner" and self.owner is not None:
+            raise ValueError(f"owner is only meaningful with policy 'owner', not {self.policy!r}")
+        return self
+
+    @property
+    def owner_system(self) -> System | None:
+        """The owning system for the owner policy."""
+        return System(self.owner) if self.owner else None
+
+
+class FieldMapSpec(_Spec):
+    """One mapped field.
+
+    ``salesforce``/``netsuite`` are the field paths on each side (a list of paths when one value
+    spreads over several fields, e.g. an address). For a direction, the source is, in order:
+    the ``value`` constant, the ``to_netsuite``/``to_salesforce`` JSONata expression, or the other
+    side's path (a plain copy, compiled without an expression engine). ``ref`` translates an id
+    through another link; ``value_map`` translates values (Salesforce value → NetSuite value,
+    inverted for the other direction); ``transform`` applies a named normaliser.
+    """
+
+    name: str | None = Field(None, description="stable name for conflict policies and reviews")
+    salesforce: str | list[str] | None = None
+    netsuite: str | list[str] | None = None
+    direction: Direction | None = Field(None, description="defaults to the link's direction")
+    to_netsuite: str | None = Field(None, description="JSONata over the Salesforce record")
+    to_salesforce: str | None = Field(None, description="JSONata over the NetSuite record")
+    value: Json = Field(None, description="a constant for the target side")
+    has_value: bool = Field(False, exclude=True)
+    ref: str | None = Field(None, description="translate ids through this link")
+    ref_shape: Literal["auto", "id", "object"] = Field(
+        "auto", description="NetSuite side of a ref: a {id: ...} object (auto) or a plain id")
+    value_map: dict[str, Json] | None = None
+    transform: str | None = None
+    default: Json = Field(None, description="used when the source value is empty")
+    defaults: dict[Literal["to_netsuite", "to_salesforce"], Json] | None = None
+    conflict: ConflictPolicySpec | None = None
+    compare: Literal["exact", "loose"] = Field(
+        "loose", description="loose: '' equals null, 1 equals 1.0, trailing spaces ignored")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _note_value(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "value" in data:
+            return {**data, "has_value": True}
+        return data
+
+    @field_validator("salesforce", "netsuite")
+    @classmethod
+    def _paths(cls, value: str | list[str] | None, info: Any) -> str | list[str] | None:
+        if value is None:
+            return None
+        what = f"{info.field_name} path"
+        if isinstance(value, list):
+            if not value:
+                raise ValueError(f"{info.field_name}: give at least one path")
+            return [_check_path(v, what) for v in value]
+        return _check_path(value, what)
+
+    @field_validator("transform")
+    @classmethod
+    def _transform(cls, value: str | None) -> str | None:
+        from ledgerbridge.flows.transforms import TRANSFORMS
+
+        if value is not None and value not in TRANSFORMS:
+            raise ValueError(f"unknown transform {value!r}; known: {', '.join(sorted(TRANSFORMS))}")
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> FieldMapSpec:
+        if self.salesforce is None and self.netsuite is None:
+            raise ValueError("a field needs a salesforce path, a netsuite path, or both")
+        sources = [n for n, v in (("value", self.has_value), ("ref", self.ref is not None))
+                   if v]
+        if len(sources) > 1:
+            raise ValueError("give only one of value and ref")
+        if self.ref is not None and (self.to_netsuite or self.to_salesforce):
+            raise ValueError("ref: use $ref(link, id) inside the expression instead of both")
+        if self.has_value and self.salesforce is not None and self.netsuite is not None:
+            raise ValueError("a constant value: name only the target side's path")
+        for system, expr in ((System.NETSUITE, self.to_netsuite), (System.SALESFORCE, self.to_salesforce)):
+            target = self.path_of(system)
+            if expr is not None and target is None:
+                raise ValueError(f"to_{system.value} needs a {system.value} path to write to")
+        if isinstance(self.salesforce, list) and isinstance(self.netsuite, list):
+            raise ValueError("only one side may list several paths")
+        for system in System:
+            paths = self.path_of(system)
+            if isinstance(paths, list) and self.direction_flows_to(system, None) \
+                    and self.expression_to(system) is None:
+                raise ValueError(f"several {system.value} paths need a to_{system.value} expression that "
+                                 "returns an object with one key per path")
+        if self.value_map is not None and (self.to_netsuite or self.to_salesforce or self.has_value):
+            raise ValueError("value_map applies to plain path copies; in an expression use $lookup")
+        return self
+
+    def path_of(self, system: System) -> str | list[str] | None:
+        """This field's path(s) on ``system``."""
+        return self.salesforce if system is System.SALESFORCE else self.netsuite
+
+    def expression_to(self, system: System) -> str | None:
+        """The expression that computes the ``system`` side, if any."""
+        return self.to_salesforce if system is System.SALESFORCE else self.to_netsuite
+
+    def direction_flows_to(self, system: System, link_direction: Direction | None) -> bool:
+        """True when this field is written on ``system``."""
+        if self.path_of(system) is None:
+            return False
+        other = System.NETSUITE if system is System.SALESFORCE else System.SALESFORCE
+        if self.direction is not None:
+            return self.direction.flows_to(system)
+        if self.has_value or self.expression_to(system) is not None:
+            return link_direction is None or link_direction.flows_to(system) \
+                or self.path_of(other) is None
+        if self.path_of(other) is None:
+            return False
+        return link_direction is None or link_direction.flows_to(system)
+
+    def default_for(self, system: System) -> JsonValue:
+        """The default value when writing ``system``'s side."""
+        if self.defaults and f"to_{system.value}" in self.defaults:
+            return self.defaults[f"to_{system.value}"]  # type: ignore[index]
+        return self.default
+
+    @property
+    def key(self) -> str:
+        """The field's name: ``name``, else its Salesforce path, else its NetSuite path."""
+        if self.name:
+            return self.name
+        for p in (self.salesforce, self.netsuite):
+            if p is not None:
+                return ",".join(p) if isinstance(p, list) else p
+        return "?"
+
+    def refs(self) -> set[str]:
+        """Links this field translates ids through."""
+        found = {self.ref} if self.ref else set()
+        for expr in (self.to_netsuite, self.to_salesforce):
+            if expr:
+                found.update(_REF_CALL.findall(expr))
+        return found
+
+
+class MatchKeySpec(_Spec):
+    """An exact key: values are normalised, then compared."""
+
+    name: str | None = None
+    salesforce: str
+    netsuite: str
+    normalise: Literal["none", "text", "email", "domain", "phone", "tax_id", "name"] = "text"
+
+    @property
+    def key(self) -> str:
+        """Rule name for audit and reviews."""
+        return self.name or f"{self.salesforce}={self.netsuite}"
+
+
+class FuzzyMatchSpec(_Spec):
+    """Fuzzy matching on name (and address) with two thresholds on a 0–100 score."""
+
+    name: SidePair
+    address: SidePair | None = Field(None, description="paths or JSONata giving one address string")
+    auto: float = Field(92.0, ge=0, le=100, description="at or above: link automatically")
+    review: float = Field(75.0, ge=0, le=100, description="at or above (below auto): ask a person")
+    name_weight: float = Field(0.7, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> FuzzyMatchSpec:
+        if self.review > self.auto:
+            raise ValueError(f"review threshold {self.review} is above auto threshold {self.auto}")
+        if self.name.salesforce is None or self.name.netsuite is None:
+            raise ValueError("fuzzy.name needs both a salesforce and a netsuite path")
+        return self
+
+
+class MatchSpec(_Spec):
+    """How an unlinked record finds its partner before anything is created."""
+
+    external_id: bool = Field(True, description="match by the external-id fields first")
+    keys: list[MatchKeySpec] = Field(default_factory=list)
+    fuzzy: FuzzyMatchSpec | None = None
+    create: bool = Field(True, description="create the record on the other side when nothing matches")
+
+
+class DeleteTargetSpec(_Spec):
+    """The inactive flag to set on one side."""
+
+    field: str
+    value: Json = True
+
+
+_DEFAULT_INACTIVE = {
+    System.SALESFORCE: DeleteTargetSpec(field="IsActive", value=False),
+    System.NETSUITE: DeleteTargetSpec(field="isInactive", value=True),
+}
+
+
+class DeletePolicySpec(_Spec):
+    """What a delete on one side does to the other side."""
+
+    policy: Literal["deactivate", "delete", "unlink", "ignore"] = "deactivate"
+    salesforce: DeleteTargetSpec | None = Field(None, description="inactive flag on Salesforce")
+    netsuite: DeleteTargetSpec | None = Field(None, description="inactive flag on NetSuite")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"policy": data} if isinstance(data, str) else data
+
+    def inactive_on(self, system: System) -> DeleteTargetSpec:
+        """The inactive flag used when deactivating on ``system``."""
+        given = self.salesforce if system is System.SALESFORCE else self.netsuite
+        return given or _DEFAULT_INACTIVE[system]
+
+
+class TriggerSpec(_Spec):
+    """When a link runs on its own: every ``interval`` or on a ``cron`` schedule (UTC)."""
+
+    interval: float | None = Field(None, description="seconds, or 30s / 5m / 1h")
+    cron: str | None = Field(None, description="minute hour day-of-month month day-of-week")
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval(cls, value: object) -> float | None:
+        if value is None:
+            return None
+        seconds = parse_duration_s(value)
+        if seconds <= 0:
+            raise ValueError("interval must be positive")
+        return seconds
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from ledgerbridge.flows.cron import CronSchedule
+
+            CronSchedule.parse(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> TriggerSpec:
+        if (self.interval is None) == (self.cron is None):
+            raise ValueError("a trigger has exactly one of interval and cron")
+        return self
+
+
+class IdsSpec(_Spec):
+    """Fields that carry the other system's id, used for idempotent creates and matching."""
+
+    salesforce_external_id: str | None = Field(
+        None, description="Salesforce external-id field holding the NetSuite internal id")
+    netsuite_external_id: str | None = Field(
+        "externalId", description="NetSuite field holding the Salesforce id (externalId)")
+
+
+class LinkOptionsSpec(_Spec):
+    """Tuning knobs."""
+
+    batch_size: int | None = Field(None, ge=1, description="records per write call (capped by the system)")
+    page_size: int | None = Field(None, ge=1)
+    overlap_s: float = Field(120.0, ge=0, description="re-read this much before the watermark")
+    expression_timeout_ms: int = Field(1000, ge=1, le=60_000)
+    expression_max_depth: int = Field(200, ge=1, le=10_000)
+    read_deletes: bool = True
+    lookups: dict[str, dict[str, Json]] = Field(
+        default_factory=dict, description="value tables, available in expressions as $lookups.<name>")
+
+    @field_validator("overlap_s", mode="before")
+    @classmethod
+    def _overlap(cls, value: object) -> float:
+        return parse_duration_s(value)
+
+
+class LinkSpec(_Spec):
+    """One Salesforce object ↔ NetSuite record type, and how records flow between them."""
+
+    salesforce: str = Field(description="Salesforce object API name, e.g. Account")
+    netsuite: str = Field(description="NetSuite record type, e.g. customer")
+    direction: Direction = Direction.BOTH
+    scope: ScopeSpec = Field(default_factory=ScopeSpec)
+    ids: IdsSpec = Field(default_factory=IdsSpec)
+    fields: list[FieldMapSpec] = Field(default_factory=list)
+    match: MatchSpec = Field(default_factory=MatchSpec)
+    conflict: ConflictPolicySpec = Field(
+        default_factory=lambda: ConflictPolicySpec(policy="newest"),
+        description="default policy for fields without their own")
+    delete: DeletePolicySpec = Field(default_factory=DeletePolicySpec)
+    triggers: list[TriggerSpec] = Field(default_factory=list)
+    options: LinkOptionsSpec = Field(default_factory=LinkOptionsSpec)
+    enabled: bool = True
+
+    @field_validator("fields")
+    @classmethod
+    def _unique_names(cls, value: list[FieldMapSpec]) -> list[FieldMapSpec]:
+        seen: dict[str, int] = {}
+        for i, f in enumerate(value):
+            if f.key in seen:
+                raise ValueError(f"fields[{i}] has the same name {f.key!r} as fields[{seen[f.key]}]; "
+                                 "give one of them a name")
+            seen[f.key] = i
+        return value
+
+    def policy_for(self, field: FieldMapSpec) -> ConflictPolicySpec:
+        """The conflict policy of one field."""
+        return field.conflict or self.conflict
+
+    def object_of(self, system: System) -> str:
+        """The object name on ``system``."""
+        return self.salesforce if system is System.SALESFORCE else self.netsuite
+
+    def external_id_field(self, system: System) -> str | None:
+        """The field on ``system`` that holds the other system's id."""
+        return self.ids.salesforce_external_id if system is System.SALESFORCE \
+            else self.ids.netsuite_external_id
+
+    def creates_on(self, system: System) -> bool:
+        """True when records of the other side are created on ``system`` when unmatched."""
+        return self.direction.flows_to(system) and self.match.create
+
+    def fields_to(self, system: System) -> list[FieldMapSpec]:
+        """Fields written on ``system``."""
+        return [f for f in self.fields if f.direction_flows_to(system, self.direction)]
+
+    def refs(self) -> set[str]:
+        """Links this link's fields translate ids through."""
+        found: set[str] = set()
+        for f in self.fields:
+            found |= f.refs()
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class LinkProblem:
+    """A problem with its place in the configuration (keys and list indexes from the top)."""
+
+    path: tuple[str | int, ...]
+    message: str
+
+    def format(self, where: str = "") -> str:
+        """``where: links.accounts.fields[2]: message``."""
+        dotted = ""
+        for p in self.path:
+            dotted += f"[{p}]" if isinstance(p, int) else (f".{p}" if dotted else str(p))
+        head = f"{where}: " if where else ""
+        return f"{head}{dotted}: {self.message}"
+
+
+def link_problems(links: Mapping[str, LinkSpec]) -> list[LinkProblem]:
+    """Problems that need all links to see: unknown ``ref`` targets and reference cycles.
+
+    Args:
+        links: the links by name.
+
+    Returns:
+        Every problem, each with its path (``("links", name, "fields", i)``).
+    """
+    problems: list[LinkProblem] = []
+    for name, link in links.items():
+        for i, f in enumerate(link.fields):
+            for target in sorted(f.refs()):
+                if target not in links:
+                    known = ", ".join(sorted(links)) or "none"
+                    problems.append(LinkProblem(("links", name, "fields", i),
+                                                f"ref to unknown link {target!r} (links: {known})"))
+        for i, f in enumerate(link.fields):
+            if f.conflict and f.conflict.policy == "owner" and f.direction is not None \
+                    and f.direction is not Direction.BOTH:
+                owner = System(f.conflict.owner or "salesforce")
+                if f.direction.flows_to(owner):
+                    problems.append(LinkProblem(
+                        ("links", name, "fields", i, "conflict"),
+                        f"owner {owner.value} contradicts direction {f.direction.value}: "
+                        "a one-way field is owned by its source"))
+        if link.direction is not Direction.BOTH:
+            target = System.NETSUITE if link.direction is Direction.TO_NETSUITE else System.SALESFORCE
+            if not link.fields_to(target):
+                problems.append(LinkProblem(("links", name, "fields"),
+                                            f"no field is written to {target.value}"))
+    try:
+        link_order(links)
+    except ValueError as exc:
+        problems.append(LinkProblem(("links",), str(exc)))
+    return problems
+
+
+def link_order(links: Mapping[str, LinkSpec], names: list[str] | None = None) -> list[str]:
+    """Links in dependency order: a link comes after the links its refs point to.
+
+    Args:
+        links: all links.
+        names: the links wanted (their dependencies are not added); None for all.
+
+    Returns:
+        The names, parents first, otherwise in the given order.
+
+    Raises:
+        ValueError: the refs form a cycle (self-references are allowed).
+    """
+    wanted = list(links) if names is None else list(names)
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(n: str, trail: tuple[str, ...]) -> None:
+        if state.get(n) == 2 or n not in links:
+            return
+        if state.get(n) == 1:
+            raise ValueError("links refer to each other in a cycle: " + " -> ".join((*trail, n)))
+        state[n] = 1
+        for dep in sorted(links[n].refs() - {n}):
+            visit(dep, (*trail, n))
+        state[n] = 2
+        order.append(n)
+
+    for n in wanted:
+        visit(n, ())
+    chosen = set(wanted)
+    return [n for n in order if n in chosen]
+
+
+LinksSpec = Annotated[dict[str, LinkSpec], Field(description="links by name")]
