@@ -8,20 +8,17 @@ parallel runs on one server never clash.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 
-import asyncpg
+import psycopg
 import pytest
 
 
-async def _drop_schema(url: str, schema: str) -> None:
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
+def drop_schema(url: str, schema: str) -> None:
+    """Drop a test schema and everything in it."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture
@@ -29,4 +26,4 @@ def pg_schema_url(postgres_url: str) -> Iterator[str]:
     """A state URL with a fresh schema of its own, dropped after the test."""
     schema = f"lb_test_{uuid.uuid4().hex[:16]}"
     yield f"{postgres_url}?schema={schema}"
-    asyncio.run(_drop_schema(postgres_url, schema))
+    drop_schema(postgres_url, schema)

@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,14 +61,14 @@ class Boom(Exception):
     pytest.param("sqlite-file"),
     pytest.param("postgres", marks=pytest.mark.postgres),
 ])
-def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "memory":
         return "memory"
     if request.param == "sqlite-memory":
         return "sqlite://"
     if request.param == "sqlite-file":
         return f"sqlite:///{tmp_path}/state.db"
-    return request.getfixturevalue("pg_schema_url")
+    return str(request.getfixturevalue("pg_schema_url"))
 
 
 @pytest.fixture
@@ -81,11 +83,11 @@ async def store(store_url: str) -> AsyncIterator[StateStore]:
         await sql.aclose()
 
 
-def xref(sf_id: str = "001A", ns_id: str = "10", link: str = "accounts", **kw) -> Xref:
+def xref(sf_id: str = "001A", ns_id: str = "10", link: str = "accounts", **kw: Any) -> Xref:
     return Xref(link, sf_id, ns_id, **kw)
 
 
-def dead_letter(id: str = "dl1", *, at: datetime = T0, **kw) -> DeadLetter:
+def dead_letter(id: str = "dl1", *, at: datetime = T0, **kw: Any) -> DeadLetter:
     base = dict(link="accounts", system=SF, source_id="001A", step=Step.WRITE,
                 error_code="DUPLICATE_VALUE", error_message="duplicate value found: externalId",
                 created_at=at, updated_at=at)
@@ -93,7 +95,7 @@ def dead_letter(id: str = "dl1", *, at: datetime = T0, **kw) -> DeadLetter:
     return DeadLetter(id, **base)  # type: ignore[arg-type]
 
 
-def review(id: str = "rv1", *, at: datetime = T0, **kw) -> MatchReview:
+def review(id: str = "rv1", *, at: datetime = T0, **kw: Any) -> MatchReview:
     base = dict(link="accounts", system=SF, record_id="001A", created_at=at, candidates=(
         MatchCandidate("10", 87.5, "fuzzy", "Acme Corp", {"name": 91, "address": 80.25}),
         MatchCandidate("11", 71.0, "key:domain", "Acme Inc"),
@@ -102,7 +104,7 @@ def review(id: str = "rv1", *, at: datetime = T0, **kw) -> MatchReview:
     return MatchReview(id, **base)  # type: ignore[arg-type]
 
 
-def conflict(id: str = "c1", *, at: datetime = T0, **kw) -> Conflict:
+def conflict(id: str = "c1", *, at: datetime = T0, **kw: Any) -> Conflict:
     base = dict(link="accounts", sf_id="001A", ns_id="10", field="phone", created_at=at,
                 base_sf="+41 44 000 00 00", base_ns=None, sf_value="+41 44 111 11 11",
                 ns_value=["+41", 44, 222])
@@ -364,7 +366,8 @@ async def test_dead_letter_lifecycle_retry_resolve_and_discard(store: StateStore
     assert [d.id for d in await store.list_dead_letters(link="accounts")] == ["dl2", "dl1"]
 
     # A retry that fails again counts the attempt and moves the letter to the top.
-    retried = replace(letter, attempts=2, updated_at=T0 + timedelta(minutes=5), error_message="still duplicate")
+    retried = replace(letter, attempts=2, updated_at=T0 + timedelta(minutes=5),
+                      error_message="still duplicate")
     await store.put_dead_letter(retried)
     assert await store.get_dead_letter("dl1") == retried
     assert [d.id for d in await store.list_dead_letters()] == ["dl1", "dl3", "dl2"]
