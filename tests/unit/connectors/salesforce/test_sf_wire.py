@@ -126,7 +126,8 @@ def test_changes_soql_without_watermark_reads_everything() -> None:
 def test_deleted_soql_selects_master_record_for_merges() -> None:
     soql = wire.deleted_soql("Account", Watermark(datetime(2024, 1, 1, tzinfo=UTC)), with_master=True)
     assert soql == ("SELECT Id, IsDeleted, SystemModstamp, MasterRecordId FROM Account "
-                    "WHERE IsDeleted = true AND SystemModstamp >= 2024-01-01T00:00:00Z ORDER BY SystemModstamp ASC, Id ASC")
+                    "WHERE IsDeleted = true AND SystemModstamp >= 2024-01-01T00:00:00Z "
+                    "ORDER BY SystemModstamp ASC, Id ASC")
 
 
 def test_in_soql_escapes_every_value() -> None:
