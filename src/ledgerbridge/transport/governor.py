@@ -282,8 +282,8 @@ class AdaptiveGovernor:
     def _on_success(self) -> None:
         self._successes += 1
         needed = self.policy.increase_after
-        at_refused = self._refused_level is not None and self._limit + 1 >= self._refused_level
-        if at_refused:
+        if self._refused_level is not None and self._limit + 1 == self._refused_level:
+            # About to probe the level that was refused last: wait longer each time it is refused.
             needed *= self._probe_multiplier
         if self._successes < needed:
             return
