@@ -24,6 +24,7 @@ from ledgerbridge.state import SqlStateStore, open_state_store
 pytestmark = pytest.mark.anyio
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
+Pair = tuple[SqlStateStore, SqlStateStore]
 
 
 @pytest.fixture(params=[pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -34,7 +35,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def two_stores(url: str) -> AsyncIterator[tuple[SqlStateStore, SqlStateStore]]:
+async def two_stores(url: str) -> AsyncIterator[Pair]:
     first = await open_state_store(url)
     second = await open_state_store(url)
     try:
@@ -62,7 +63,7 @@ async def _counter(store: SqlStateStore) -> object:
 
 
 async def test_two_engines_doing_read_modify_write_lose_no_update(
-        two_stores: tuple[SqlStateStore, SqlStateStore]) -> None:
+        two_stores: Pair) -> None:
     first, second = two_stores
     await first.put_xref(Xref("accounts", "001A", "10", sf_baseline={"n": 0}))
     await asyncio.gather(*(_increment(store, 15) for store in (first, second, first, second)))
@@ -71,7 +72,7 @@ async def test_two_engines_doing_read_modify_write_lose_no_update(
 
 
 async def test_dead_letter_attempts_counted_by_two_engines_lose_no_retry(
-        two_stores: tuple[SqlStateStore, SqlStateStore]) -> None:
+        two_stores: Pair) -> None:
     first, second = two_stores
     await first.put_dead_letter(DeadLetter("dl1", "accounts", System.SALESFORCE, "001A", Step.WRITE,
                                            "UNABLE_TO_LOCK_ROW", "locked", T0, T0, attempts=0))
@@ -89,13 +90,13 @@ async def test_dead_letter_attempts_counted_by_two_engines_lose_no_retry(
     assert letter is not None and letter.attempts == 30
 
 
-async def test_mark_once_has_one_winner_across_engines(two_stores: tuple[SqlStateStore, SqlStateStore]) -> None:
+async def test_mark_once_has_one_winner_across_engines(two_stores: Pair) -> None:
     first, second = two_stores
     results = await asyncio.gather(*(s.mark_once("invoice:welcome:42") for s in (first, second) * 8))
     assert results.count(True) == 1
 
 
-async def test_record_lease_has_one_holder_across_engines(two_stores: tuple[SqlStateStore, SqlStateStore]) -> None:
+async def test_record_lease_has_one_holder_across_engines(two_stores: Pair) -> None:
     first, second = two_stores
     results = await asyncio.gather(*(
         store.try_lock_record("accounts:001A", f"worker-{i}", now=T0, ttl_s=60)
@@ -104,7 +105,7 @@ async def test_record_lease_has_one_holder_across_engines(two_stores: tuple[SqlS
 
 
 async def test_same_pair_linked_by_two_engines_at_once_ends_with_one_consistent_row(
-        two_stores: tuple[SqlStateStore, SqlStateStore]) -> None:
+        two_stores: Pair) -> None:
     first, second = two_stores
     await asyncio.gather(*(
         store.put_xref(Xref("accounts", sf_id, "10", sf_baseline={"by": i}))
