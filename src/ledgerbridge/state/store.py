@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -193,7 +193,10 @@ class SqlStateStore:
                 try:
                     yield
                 except BaseException:
-                    await _guard("rollback", conn.rollback())
+                    # The block's own exception is what the caller needs to see; a rollback that
+                    # fails too (connection lost) is discarded with the connection.
+                    with suppress(SQLAlchemyError, OSError):
+                        await conn.rollback()
                     raise
                 else:
                     await _guard("commit", conn.commit())
