@@ -1,0 +1,1183 @@
+"""The sync engine: passes over links, the per-record pipeline, deletes and pushed changes (layer ``engine``).
+
+Imports ``core`` (ports, records, store) and ``flows`` (specs, mappings) only.
+
+One pass over a link reads each source side's change feed from ``watermark - overlap`` in pages and,
+per page: fetches the partners of linked records (one call), matches unlinked records, maps and merges
+each pair against its baselines, writes in batches (creates as upserts by external id, updates by id),
+and only then commits xrefs, baselines, audit events, dead letters and conflicts in one transaction,
+after which the page's watermark moves. A crash anywhere before the commit leaves the watermark where
+it was; the rerun reads the same records again, finds its own earlier creates by external id, and
+converges without duplicates.
+
+Every record that enters a pass ends as ``synced``, ``skipped`` (with why), ``waiting`` (match review,
+parked conflict, parent waiting) or ``dead_lettered`` (with the system's error code and the failing
+step) — see :class:`RecordOutcome`.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from ledgerbridge.core.errors import ErrorKind, LedgerBridgeError, RemoteError
+from ledgerbridge.core.ports import Clock, SystemPort
+from ledgerbridge.core.records import (
+    Budget,
+    Capabilities,
+    DeletedRecord,
+    JsonValue,
+    ObjectSchema,
+    Priority,
+    Record,
+    RecordError,
+    System,
+    Watermark,
+    Write,
+    WriteResult,
+)
+from ledgerbridge.core.store import (
+    AuditEvent,
+    Conflict,
+    ConflictStatus,
+    DeadLetter,
+    DeadLetterStatus,
+    MatchReview,
+    Run,
+    RunStatus,
+    StateStore,
+    Step,
+    Xref,
+)
+from ledgerbridge.engine import events
+from ledgerbridge.engine.conflicts import MergeOutcome, merge_pair
+from ledgerbridge.engine.identity import Matcher, MatchResult
+from ledgerbridge.engine.intake import Intake
+from ledgerbridge.flows.expressions import ExpressionError
+from ledgerbridge.flows.mapping import LinkMapping, MapContext, RefRequest, other
+from ledgerbridge.flows.spec import LinkSpec, link_order
+
+__all__ = [
+    "Engine",
+    "EngineHooks",
+    "LinkSummary",
+    "Outcome",
+    "RecordOutcome",
+    "SyncSummary",
+]
+
+CHANGES = "changes"
+DELETES = "deletes"
+_PLANNED = "planned:"
+
+
+class Outcome(StrEnum):
+    """How a record left a pass."""
+
+    SYNCED = "synced"
+    SKIPPED = "skipped"
+    WAITING = "waiting"
+    DEAD_LETTERED = "dead_lettered"
+
+
+_RANK = {Outcome.SKIPPED: 0, Outcome.SYNCED: 1, Outcome.WAITING: 2, Outcome.DEAD_LETTERED: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutcome:
+    """What happened to one record in a pass."""
+
+    link: str
+    system: System
+    id: str
+    outcome: Outcome
+    reason: str = ""
+    action: str = ""  # create | update | link | deactivate | delete | unlink | relink | noop
+    partner_id: str | None = None
+
+
+@dataclass
+class LinkSummary:
+    """Counts for one link in one pass (or plan)."""
+
+    link: str
+    counts: Counter[str] = field(default_factory=Counter)  # synced | skipped | waiting | dead_lettered
+    actions: Counter[str] = field(default_factory=Counter)  # "create:netsuite", "update:salesforce", ...
+    api_calls: Counter[str] = field(default_factory=Counter)  # "netsuite.upsert", "salesforce.read_changes"
+    outcomes: list[RecordOutcome] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class SyncSummary:
+    """The result of one pass (or plan) over one or more links."""
+
+    run_id: str
+    kind: str
+    links: dict[str, LinkSummary] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Outcome counts over all links."""
+        total: Counter[str] = Counter()
+        for s in self.links.values():
+            total.update(s.counts)
+        return total
+
+    @property
+    def actions(self) -> Counter[str]:
+        """Planned or performed actions over all links."""
+        total: Counter[str] = Counter()
+        for s in self.links.values():
+            total.update(s.actions)
+        return total
+
+    @property
+    def api_calls(self) -> Counter[str]:
+        """API calls (made, or that a plan would make) over all links."""
+        total: Counter[str] = Counter()
+        for s in self.links.values():
+            total.update(s.api_calls)
+        return total
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was dead-lettered and no link failed (the CLI's exit code 0)."""
+        return not self.counts[Outcome.DEAD_LETTERED] and not any(s.error for s in self.links.values())
+
+
+ProgressCallback = Callable[[RecordOutcome], None]
+
+
+@dataclass
+class EngineHooks:
+    """Test seams. ``after_write`` runs after each write call returns and before the state commit
+    (raise from it to simulate a crash between the write and the commit)."""
+
+    after_write: Callable[[str, System, Sequence[WriteResult]], Awaitable[None]] | None = None
+
+
+class _RefUnresolved(Exception):
+    def __init__(self, outcome: Outcome, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+class _Rollback(Exception):
+    pass
+
+
+class _Port:
+    """Counts calls per pass and, in a dry run, simulates writes instead of making them."""
+
+    def __init__(self, port: SystemPort, counter: Counter[str], dry_run: bool) -> None:
+        self.port = port
+        self.counter = counter
+        self.dry_run = dry_run
+        self.system = port.system
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.port.capabilities
+
+    def _count(self, op: str) -> None:
+        self.counter[f"{self.system.value}.{op}"] += 1
+
+    def read_changes(self, object: str, since: Watermark | None, *, fields: Sequence[str] | None = None,
+                     where: str | None = None, priority: Priority = Priority.STATUS) -> Any:
+        async def gen() -> Any:
+            async for page in self.port.read_changes(object, since, fields=fields, where=where,
+                                                     priority=priority):
+                self._count("read_changes")
+                yield page
+        return gen()
+
+    async def read_deleted(self, object: str, since: Watermark | None, *,
+                           priority: Priority = Priority.STATUS) -> list[DeletedRecord]:
+        self._count("read_deleted")
+        return await self.port.read_deleted(object, since, priority=priority)
+
+    async def read_by_ids(self, object: str, ids: Sequence[str], *, fields: Sequence[str] | None = None,
+                          priority: Priority = Priority.INTERACTIVE) -> list[Record]:
+        real = [i for i in ids if not i.startswith(_PLANNED)]
+        self._count("read_by_ids")
+        if not real:
+            return []
+        return await self.port.read_by_ids(object, real, fields=fields, priority=priority)
+
+    async def find(self, object: str, field: str, values: Sequence[str], *,
+                   fields: Sequence[str] | None = None,
+                   priority: Priority = Priority.INTERACTIVE) -> list[Record]:
+        self._count("find")
+        return await self.port.find(object, field, values, fields=fields, priority=priority)
+
+    async def describe(self, object: str) -> ObjectSchema:
+        return await self.port.describe(object)
+
+    async def upsert(self, object: str, writes: Sequence[Write], *, key_field: str | None = None,
+                     priority: Priority = Priority.ORDER) -> list[WriteResult]:
+        self._count("upsert")
+        if self.dry_run:
+            return [WriteResult(i, id=w.id or f"{_PLANNED}{w.external_id or uuid.uuid4().hex[:8]}",
+                                created=w.id is None) for i, w in enumerate(writes)]
+        return await self.port.upsert(object, writes, key_field=key_field, priority=priority)
+
+    async def delete(self, object: str, ids: Sequence[str], *,
+                     priority: Priority = Priority.ORDER) -> list[WriteResult]:
+        self._count("delete")
+        if self.dry_run:
+            return [WriteResult(i, id=x) for i, x in enumerate(ids)]
+        return await self.port.delete(object, ids, priority=priority)
+
+    async def budget(self) -> Budget:
+        return await self.port.budget()
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class _Work:
+    """One record's way through the pipeline within a chunk."""
+
+    system: System
+    record: Record
+    xref: Xref | None = None
+    sf: Record | None = None
+    ns: Record | None = None
+    ctx: MapContext = field(default_factory=MapContext)
+    create_on: System | None = None
+    create_values: dict[str, JsonValue] = field(default_factory=dict)
+    link_rule: str = ""
+    merge: MergeOutcome | None = None
+    updates: dict[System, dict[str, JsonValue]] = field(default_factory=dict)  # field key -> value
+    override: dict[System, dict[str, JsonValue]] = field(default_factory=dict)  # raw payload overrides
+    failed: dict[System, RecordError] = field(default_factory=dict)
+    failed_step: Step = Step.WRITE
+    failed_payload: dict[str, JsonValue] = field(default_factory=dict)
+    done: RecordOutcome | None = None
+    created: bool = False
+    prefer: System | None = None
+    force: dict[str, System] = field(default_factory=dict)
+    heal: bool = False
+    action: str = ""
+
+
+class _LinkRuntime:
+    def __init__(self, name: str, spec: LinkSpec) -> None:
+        self.name = name
+        self.spec = spec
+        self.mapping = LinkMapping(name, spec)
+
+    def sources(self) -> list[System]:
+        """Sides whose changes matter: a side is read when some field flows from it, or the link
+        creates from it."""
+        out = []
+        for s in System:
+            if self.spec.direction.flows_to(other(s)) or self.mapping.fields_to(other(s)):
+                out.append(s)
+        return out
+
+
+class _Pass:
+    def __init__(self, engine: Engine, run_id: str, kind: str, dry_run: bool,
+                 on_progress: ProgressCallback | None) -> None:
+        self.engine = engine
+        self.run_id = run_id
+        self.kind = kind
+        self.dry_run = dry_run
+        self.on_progress = on_progress
+        self.summary = SyncSummary(run_id, kind)
+        self.calls: Counter[str] = Counter()
+        self.ports = {s: _Port(p, self.calls, dry_run) for s, p in engine.ports.items()}
+        self.matchers: dict[str, Matcher] = {}
+        self.in_progress: set[tuple[str, System, str]] = set()
+        self.touched: set[tuple[str, System, str]] = set()
+
+    def link_summary(self, link: str) -> LinkSummary:
+        if link not in self.summary.links:
+            self.summary.links[link] = LinkSummary(link)
+        return self.summary.links[link]
+
+    def matcher(self, rt: _LinkRuntime) -> Matcher:
+        if rt.name not in self.matchers:
+            self.matchers[rt.name] = Matcher(rt.name, rt.spec, rt.mapping, self.ports,
+                                             self.engine.store)
+        return self.matchers[rt.name]
+
+    def record(self, o: RecordOutcome) -> None:
+        s = self.link_summary(o.link)
+        s.counts[o.outcome.value] += 1
+        s.outcomes.append(o)
+        event = {Outcome.SYNCED: events.RECORD_WRITTEN, Outcome.SKIPPED: events.RECORD_SKIPPED,
+                 Outcome.WAITING: events.RECORD_WAITING,
+                 Outcome.DEAD_LETTERED: events.RECORD_DEAD_LETTERED}[o.outcome]
+        events.log(event, link=o.link, system=o.system.value, id=o.id, reason=o.reason, action=o.action,
+                   partner_id=o.partner_id, run_id=self.run_id, dry_run=self.dry_run)
+        if self.on_progress is not None:
+            self.on_progress(o)
+
+
+def _deep_merge(base: Mapping[str, JsonValue], patch: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
+    out: dict[str, JsonValue] = dict(copy.deepcopy(dict(base)))
+    for k, v in patch.items():
+        current = out.get(k)
+        if isinstance(v, dict) and isinstance(current, dict) and "items" not in v:
+            out[k] = _deep_merge(current, v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), max(1, size)):
+        yield items[i:i + size]
+
+
+class Engine:
+    """The sync engine over two systems and a state store.
+
+    Args:
+        links: link specs by name.
+        salesforce: the Salesforce port.
+        netsuite: the NetSuite port.
+        store: the state store.
+        clock: time source.
+        hooks: test seams (fault injection).
+        lease_ttl_s: when set, each record is leased in the store while it is worked on, so several
+            workers can run passes side by side (scale-out).
+        owner: this worker's name for leases.
+    """
+
+    def __init__(self, links: Mapping[str, LinkSpec], *, salesforce: SystemPort, netsuite: SystemPort,
+                 store: StateStore, clock: Clock, hooks: EngineHooks | None = None,
+                 lease_ttl_s: float | None = None, owner: str | None = None) -> None:
+        self.specs = dict(links)
+        self.links = {name: _LinkRuntime(name, spec) for name, spec in links.items()}
+        self.ports: dict[System, SystemPort] = {System.SALESFORCE: salesforce, System.NETSUITE: netsuite}
+        self.store = store
+        self.clock = clock
+        self.hooks = hooks or EngineHooks()
+        self.lease_ttl_s = lease_ttl_s
+        self.owner = owner or f"engine-{uuid.uuid4().hex[:8]}"
+        self.intake = Intake()
+        link_order(self.specs)  # raises on a reference cycle
+
+    # -- entry points ----------------------------------------------------------------------------
+    def order(self, names: Sequence[str] | None = None) -> list[str]:
+        """Link names in dependency order (parents first); all enabled links when ``names`` is None.
+
+        Raises:
+            KeyError: an unknown link name.
+        """
+        if names is not None:
+            unknown = [n for n in names if n not in self.links]
+            if unknown:
+                known = ", ".join(sorted(self.links))
+                raise KeyError(f"unknown link(s): {', '.join(unknown)}; known: {known}")
+            return link_order(self.specs, list(names))
+        return link_order(self.specs, [n for n, s in self.specs.items() if s.enabled])
+
+    async def sync(self, names: Sequence[str] | None = None, *,
+                   on_progress: ProgressCallback | None = None) -> SyncSummary:
+        """One pass over the named links (all enabled links when None), parents first.
+
+        Args:
+            names: link names.
+            on_progress: called with each record's outcome.
+
+        Returns:
+            Counts per link; ``summary.ok`` is False when something was dead-lettered or a link failed.
+        """
+        return await self._run(names, kind="sync", dry_run=False, on_progress=on_progress)
+
+    async def plan(self, names: Sequence[str] | None = None) -> SyncSummary:
+        """What a pass would do — creates, updates, links, deactivations — and the API calls it would
+        cost (writes counted in batches of each system's ``max_write_batch``), writing nothing.
+
+        Reads are real (the plan must see current data); every state change is rolled back.
+        """
+        return await self._run(names, kind="plan", dry_run=True, on_progress=None)
+
+    async def _run(self, names: Sequence[str] | None, *, kind: str, dry_run: bool,
+                   on_progress: ProgressCallback | None) -> SyncSummary:
+        order = self.order(names)
+        run_id = uuid.uuid4().hex
+        p = _Pass(self, run_id, kind, dry_run, on_progress)
+        started = self.clock.now()
+        events.log(events.RUN_STARTED, run_id=run_id, links=order, kind=kind)
+        if dry_run:
+            try:
+                async with self.store.transaction():
+                    await self._links(p, order)
+                    raise _Rollback()
+            except _Rollback:
+                pass
+        else:
+            await self.store.put_run(Run(run_id, started, tuple(order), kind))
+            try:
+                await self._links(p, order)
+            except BaseException as exc:
+                await self._finish_run(p, order, started, RunStatus.INTERRUPTED, repr(exc))
+                raise
+            failed = not p.summary.ok
+            await self._finish_run(p, order, started, RunStatus.FAILED if failed else RunStatus.SUCCEEDED,
+                                   None)
+        events.log(events.RUN_FINISHED, run_id=run_id, kind=kind, counts=dict(p.summary.counts),
+                   actions=dict(p.summary.actions), api_calls=dict(p.summary.api_calls))
+        return p.summary
+
+    async def _finish_run(self, p: _Pass, order: list[str], started: Any, status: RunStatus,
+                          error: str | None) -> None:
+        errors = [f"{s.link}: {s.error}" for s in p.summary.links.values() if s.error]
+        try:
+            await self.store.put_run(Run(p.run_id, started, tuple(order), p.kind, self.clock.now(), status,
+                                         dict(p.summary.counts), error or ("; ".join(errors) or None)))
+        except Exception:  # the run record is informative; never mask the real outcome
+            pass
+
+    async def _links(self, p: _Pass, order: list[str]) -> None:
+        for name in order:
+            rt = self.links[name]
+            summary = p.link_summary(name)
+            before = Counter(p.calls)
+            events.log(events.LINK_STARTED, link=name, run_id=p.run_id)
+            try:
+                await self._link_pass(p, rt)
+            except (RemoteError, LedgerBridgeError) as exc:
+                summary.error = f"{type(exc).__name__}: {exc}"
+                events.log(events.LINK_FAILED, link=name, run_id=p.run_id, **exc.attrs())
+                if exc.kind in {ErrorKind.AUTH, ErrorKind.QUOTA}:
+                    break
+            finally:
+                summary.api_calls.update(Counter(p.calls) - before)
+            events.log(events.LINK_FINISHED, link=name, run_id=p.run_id, counts=dict(summary.counts))
+
+    async def _link_pass(self, p: _Pass, rt: _LinkRuntime) -> None:
+        for system in rt.sources():
+            await self._read_feed(p, rt, system)
+            if rt.spec.options.read_deletes:
+                await self._read_deletes(p, rt, system)
+
+    def _since(self, rt: _LinkRuntime, wm: Watermark | None) -> Watermark | None:
+        if wm is None:
+            return None
+        return Watermark(wm.at - timedelta(seconds=rt.spec.options.overlap_s), "")
+
+    async def _read_feed(self, p: _Pass, rt: _LinkRuntime, system: System) -> None:
+        store = self.store
+        wm = await store.get_watermark(rt.name, system, CHANGES)
+        port = p.ports[system]
+        pages = port.read_changes(rt.spec.object_of(system), self._since(rt, wm),
+                                  fields=rt.mapping.read_fields(system), where=rt.spec.scope.of(system))
+        async for page in pages:
+            events.log(events.PAGE_READ, link=rt.name, system=system.value, n=len(page.records),
+                       run_id=p.run_id)
+            size = rt.spec.options.batch_size or max(1, min(
+                self.ports[s].capabilities.max_write_batch for s in System))
+            for chunk in _chunks(list(page.records), size):
+                await self._process(p, rt, system, list(chunk))
+            if page.watermark is not None and (wm is None or page.watermark > wm):
+                await store.set_watermark(rt.name, system, CHANGES, page.watermark)
+                wm = page.watermark
+                events.log(events.WATERMARK_MOVED, link=rt.name, system=system.value,
+                           watermark=page.watermark.to_token(), run_id=p.run_id)
+
+    async def _read_deletes(self, p: _Pass, rt: _LinkRuntime, system: System) -> None:
+        wm = await self.store.get_watermark(rt.name, system, DELETES)
+        started = self.clock.now()
+        deleted = await p.ports[system].read_deleted(rt.spec.object_of(system), self._since(rt, wm))
+        await self._process_deleted(p, rt, system, deleted)
+        latest = max((d.deleted_at for d in deleted if d.deleted_at is not None), default=None)
+        mark = Watermark(latest) if latest is not None else (wm or Watermark(started))
+        if wm is None or mark > wm:
+            await self.store.set_watermark(rt.name, system, DELETES, mark)
+
+    # -- the per-record pipeline -----------------------------------------------------------------
+    async def _process(self, p: _Pass, rt: _LinkRuntime, system: System, records: list[Record], *,
+                       overrides: Mapping[str, dict[System, dict[str, JsonValue]]] | None = None,
+                       force: Mapping[str, dict[str, System]] | None = None,
+                       heal: bool = False, force_create: bool = False) -> list[RecordOutcome]:
+        """Run records of one side through map → match → merge → write → commit."""
+        store, target = self.store, other(system)
+        records = [r for r in records if not self._busy(p, rt, system, r.id)]
+        if self.lease_ttl_s is not None:
+            records = [r for r in records if await self._lease(p, rt, system, r)]
+        live = [r for r in records if not r.is_deleted]
+        gone = [DeletedRecord(r.object, r.id, r.modified_at, r.merged_into) for r in records if r.is_deleted]
+        works: list[_Work] = []
+        for r in live:
+            p.in_progress.add((rt.name, system, r.id))
+        try:
+            xrefs = await store.get_xrefs(rt.name, system, [r.id for r in live])
+            partner_ids = sorted({x.id_of(target) for x in xrefs.values()})
+            partners: dict[str, Record] = {}
+            if partner_ids:
+                for rec in await p.ports[target].read_by_ids(rt.spec.object_of(target), partner_ids,
+                                                             fields=rt.mapping.read_fields(target)):
+                    partners[rec.id] = rec
+            unlinked = [r for r in live if r.id not in xrefs]
+            if unlinked and not force_create:
+                try:
+                    await p.matcher(rt).prefetch(system, unlinked)
+                except RemoteError as exc:
+                    if exc.kind is not ErrorKind.RECORD:
+                        raise
+            partner_gone: list[DeletedRecord] = []
+            for r in live:
+                w = _Work(system, r, xrefs.get(r.id))
+                w.heal = heal
+                w.override = dict((overrides or {}).get(r.id, {}))
+                w.force = dict((force or {}).get(r.id, {}))
+                if w.xref is not None and w.xref.id_of(target) not in partners:
+                    if w.xref.id_of(target).startswith(_PLANNED):
+                        w.done = RecordOutcome(rt.name, system, r.id, Outcome.SYNCED, "planned",
+                                               "create", w.xref.id_of(target))
+                    else:
+                        partner_gone.append(DeletedRecord(rt.spec.object_of(target), w.xref.id_of(target)))
+                        continue
+                else:
+                    partner = partners.get(w.xref.id_of(target)) if w.xref else None
+                    await self._prepare(p, rt, w, partner, force_create=force_create)
+                works.append(w)
+            await self._execute(p, rt, works)
+            await self._commit(p, rt, works)
+            for w in works:
+                assert w.done is not None
+                p.touched.add((rt.name, system, w.record.id))
+                p.record(w.done)
+            outcomes = [w.done for w in works if w.done is not None]
+            if gone:
+                outcomes += await self._process_deleted(p, rt, system, gone)
+            if partner_gone:
+                outcomes += await self._process_deleted(p, rt, target, partner_gone)
+            return outcomes
+        finally:
+            for r in live:
+                p.in_progress.discard((rt.name, system, r.id))
+            if self.lease_ttl_s is not None and not p.dry_run:
+                for r in records:
+                    await store.unlock_record(f"{rt.name}:{system.value}:{r.id}", self.owner)
+
+    def _busy(self, p: _Pass, rt: _LinkRuntime, system: System, id: str) -> bool:
+        return (rt.name, system, id) in p.in_progress
+
+    async def _lease(self, p: _Pass, rt: _LinkRuntime, system: System, r: Record) -> bool:
+        assert self.lease_ttl_s is not None
+        ok = await self.store.try_lock_record(f"{rt.name}:{system.value}:{r.id}", self.owner,
+                                              now=self.clock.now(), ttl_s=self.lease_ttl_s)
+        if not ok:
+            p.record(RecordOutcome(rt.name, system, r.id, Outcome.WAITING, "leased by another worker"))
+        return ok
+
+    async def _prepare(self, p: _Pass, rt: _LinkRuntime, w: _Work, partner: Record | None, *,
+                       force_create: bool) -> None:
+        """Map, resolve references, match and merge one record (no writes yet)."""
+        system, target, r = w.system, other(w.system), w.record
+        spec = rt.spec
+        if w.xref is None and (rt.name, system, r.id) in p.touched:
+            w.xref = await self.store.get_xref(rt.name, system, r.id)
+            if w.xref is not None:
+                found = await p.ports[target].read_by_ids(spec.object_of(target), [w.xref.id_of(target)],
+                                                          fields=rt.mapping.read_fields(target))
+                partner = found[0] if found else None
+        try:
+            if w.xref is None or partner is None:
+                review = await self.store.find_review(rt.name, system, r.id)
+                if review is not None and not force_create:
+                    w.done = RecordOutcome(rt.name, system, r.id, Outcome.WAITING,
+                                           f"match review {review.id} is open")
+                    return
+                if force_create:
+                    result = MatchResult("none")
+                else:
+                    try:
+                        result = await p.matcher(rt).match(system, r)
+                    except ExpressionError as exc:
+                        self._fail(w, Step.MATCH, exc.code, str(exc), dict(r.fields))
+                        return
+                if result.kind == "review":
+                    await self._open_review(p, rt, system, r, result)
+                    w.done = RecordOutcome(rt.name, system, r.id, Outcome.WAITING,
+                                           f"match review: {len(result.candidates)} candidate(s), best "
+                                           f"{result.score:.0f} by {result.rule}")
+                    return
+                if result.kind == "linked":
+                    assert result.partner is not None
+                    partner = result.partner
+                    p.matcher(rt).claim(target, partner.id)
+                    w.link_rule = result.rule
+                    w.action = "link"
+                else:
+                    if not spec.creates_on(target):
+                        w.done = RecordOutcome(rt.name, system, r.id, Outcome.SKIPPED,
+                                               f"no match, and the link does not create on {target.value}")
+                        return
+                    w.create_on = target
+                    w.action = "create"
+            # map (twice when parents must be synced first)
+            if w.create_on is not None:
+                await self._map_with_refs(p, rt, w, lambda ctx: rt.mapping.map_values(target, r, ctx))
+                w.create_values = rt.mapping.map_values(target, r, w.ctx)
+                return
+            assert partner is not None
+            w.sf, w.ns = (r, partner) if system is System.SALESFORCE else (partner, r)
+            sf, ns = w.sf, w.ns
+
+            def both(ctx: MapContext) -> object:
+                rt.mapping.map_values(System.NETSUITE, sf, ctx)
+                rt.mapping.map_values(System.SALESFORCE, ns, ctx)
+                rt.mapping.views(System.SALESFORCE, sf, ctx)
+                return rt.mapping.views(System.NETSUITE, ns, ctx)
+
+            await self._map_with_refs(p, rt, w, both)
+            w.merge = merge_pair(rt.mapping, sf, ns,
+                                 sf_baseline=w.xref.sf_baseline if w.xref else None,
+                                 ns_baseline=w.xref.ns_baseline if w.xref else None,
+                                 ctx=w.ctx, force=w.force or None, heal=w.heal)
+            w.updates = {s: dict(v) for s, v in w.merge.writes.items() if v}
+            if not w.action:
+                w.action = "update" if w.updates or w.override else "noop"
+        except _RefUnresolved as exc:
+            if exc.outcome is Outcome.WAITING:
+                w.done = RecordOutcome(rt.name, system, r.id, Outcome.WAITING, str(exc))
+            else:
+                self._fail(w, Step.REF, "PARENT_NOT_SYNCED", str(exc), dict(r.fields))
+        except ExpressionError as exc:
+            self._fail(w, Step.MAP, exc.code, str(exc), dict(r.fields))
+
+    def _fail(self, w: _Work, step: Step, code: str, message: str, payload: dict[str, JsonValue],
+              kind: ErrorKind = ErrorKind.RECORD, system: System | None = None) -> None:
+        w.failed[system or other(w.system)] = RecordError(kind, code, message)
+        w.failed_step = step
+        w.failed_payload = payload
+
+    async def _map_with_refs(self, p: _Pass, rt: _LinkRuntime, w: _Work,
+                             fn: Callable[[MapContext], object]) -> None:
+        """Evaluate ``fn`` to discover references, resolve them (syncing parents first), and leave
+        the resolved ids in ``w.ctx``.
+
+        Raises:
+            _RefUnresolved: a parent could not be synced.
+            ExpressionError: a mapping failed.
+        """
+        for _ in range(3):
+            w.ctx.missing.clear()
+            fn(w.ctx)
+            if not w.ctx.missing:
+                return
+            await self._resolve_refs(p, w.ctx, sorted(w.ctx.missing, key=lambda q: (q.link, q.id)))
+        fn(w.ctx)
+        if w.ctx.missing:
+            req = sorted(w.ctx.missing, key=lambda q: (q.link, q.id))[0]
+            raise _RefUnresolved(Outcome.DEAD_LETTERED, f"{req.link} {req.from_system.value} {req.id} "
+                                 "could not be resolved")
+
+    async def _resolve_refs(self, p: _Pass, ctx: MapContext, requests: Sequence[RefRequest]) -> None:
+        for req in requests:
+            if req.link not in self.links:
+                raise _RefUnresolved(Outcome.DEAD_LETTERED, f"ref to unknown link {req.link!r}")
+            x = await self.store.get_xref(req.link, req.from_system, req.id)
+            if x is None:
+                if (req.link, req.from_system, req.id) in p.in_progress:
+                    raise _RefUnresolved(Outcome.DEAD_LETTERED,
+                                         f"{req.link} {req.from_system.value} {req.id} refers back to a "
+                                         "record being synced (a reference cycle)")
+                outcome = await self._sync_parent(p, req)
+                x = await self.store.get_xref(req.link, req.from_system, req.id)
+                if x is None:
+                    state = outcome.outcome if outcome else Outcome.DEAD_LETTERED
+                    why = outcome.reason if outcome else "it does not exist"
+                    raise _RefUnresolved(
+                        Outcome.WAITING if state is Outcome.WAITING else Outcome.DEAD_LETTERED,
+                        f"parent {req.link} {req.from_system.value} {req.id} is not synced: {why}")
+            ctx.refs[req] = x.id_of(other(req.from_system))
+
+    async def _sync_parent(self, p: _Pass, req: RefRequest) -> RecordOutcome | None:
+        rt = self.links[req.link]
+        port = p.ports[req.from_system]
+        found = await port.read_by_ids(rt.spec.object_of(req.from_system), [req.id],
+                                       fields=rt.mapping.read_fields(req.from_system))
+        if not found:
+            return None
+        outcomes = await self._process(p, rt, req.from_system, found)
+        return outcomes[0] if outcomes else None
+
+    async def _open_review(self, p: _Pass, rt: _LinkRuntime, system: System, r: Record,
+                           result: MatchResult) -> None:
+        label = ""
+        fz = rt.spec.match.fuzzy
+        if fz is not None and (path := fz.name.of(system)):
+            value = r.fields.get(path)
+            label = str(value) if value is not None else ""
+        review = MatchReview(uuid.uuid4().hex, rt.name, system, r.id, result.candidates, self.clock.now(),
+                             label)
+        await self.store.put_review(review)
+        events.log(events.REVIEW_OPENED, link=rt.name, system=system.value, id=r.id, review_id=review.id,
+                   best=result.score, rule=result.rule, run_id=p.run_id)
+
+    # -- writes ----------------------------------------------------------------------------------
+    async def _execute(self, p: _Pass, rt: _LinkRuntime, works: list[_Work]) -> None:
+        """Creates (idempotent upserts), then follow-up merges of created pairs, then updates."""
+        mapping = rt.mapping
+        for target in System:
+            todo = [w for w in works if w.done is None and not w.failed and w.create_on is target]
+            if not todo:
+                continue
+            key_field = rt.spec.external_id_field(target)
+            port = p.ports[target]
+            if not port.capabilities.upsert_by_external_id:
+                key_field = None
+            writes = []
+            for w in todo:
+                payload = _deep_merge(mapping.payload(target, w.create_values), w.override.get(target, {}))
+                writes.append(Write(payload, external_id=w.record.id if key_field else None))
+            results = await self._write(p, rt, target, writes, key_field)
+            created_ids: list[str] = []
+            for w, write, res in zip(todo, writes, results, strict=True):
+                if res.error is not None or res.id is None:
+                    w.failed[target] = res.error or RecordError(ErrorKind.PROTOCOL, "NO_ID",
+                                                                "the write returned no id")
+                    w.failed_payload = dict(write.fields)
+                    continue
+                w.created = True
+                created_ids.append(res.id)
+                fields = dict(write.fields)
+                if key_field and write.external_id:
+                    fields[key_field] = write.external_id
+                new = Record(rt.spec.object_of(target), res.id, fields, modified_at=self.clock.now())
+                w.sf, w.ns = (w.record, new) if w.system is System.SALESFORCE else (new, w.record)
+                p.matcher(rt).claim(target, res.id)
+            # Read back what the system made of our creates (server-assigned values, normalisation)
+            # when fields flow back to the source side; in a plan this is counted, not performed.
+            if created_ids and mapping.fields_to(other(target)):
+                fresh = {rec.id: rec for rec in await port.read_by_ids(
+                    rt.spec.object_of(target), created_ids, fields=mapping.read_fields(target))}
+                for w in todo:
+                    if w.created:
+                        created = w.ns if target is System.NETSUITE else w.sf
+                        assert created is not None
+                        if created.id in fresh:
+                            if target is System.NETSUITE:
+                                w.ns = fresh[created.id]
+                            else:
+                                w.sf = fresh[created.id]
+            for w in todo:
+                if not w.created:
+                    continue
+                assert w.sf is not None and w.ns is not None
+                try:
+                    w.merge = merge_pair(mapping, w.sf, w.ns, sf_baseline=None, ns_baseline=None,
+                                         ctx=w.ctx, prefer=w.system)
+                except ExpressionError as exc:
+                    self._fail(w, Step.MAP, exc.code, str(exc), dict(w.record.fields))
+                    continue
+                w.updates = {s: dict(v) for s, v in w.merge.writes.items() if v}
+        for target in System:
+            todo = [w for w in works if w.done is None and target not in w.failed
+                    and (w.updates.get(target) or w.override.get(target)) and not
+                    (w.create_on is target and not w.updates.get(target))]
+            if not todo:
+                continue
+            writes = []
+            for w in todo:
+                partner = w.ns if target is System.NETSUITE else w.sf
+                assert partner is not None
+                payload = _deep_merge(mapping.payload(target, w.updates.get(target, {})),
+                                      w.override.get(target, {}) if w.create_on is not target else {})
+                writes.append(Write(payload, id=partner.id))
+            results = await self._write(p, rt, target, writes, None)
+            for w, write, res in zip(todo, writes, results, strict=True):
+                if res.error is not None:
+                    w.failed[target] = res.error
+                    w.failed_payload = dict(write.fields)
+
+    async def _write(self, p: _Pass, rt: _LinkRuntime, target: System, writes: list[Write],
+                     key_field: str | None) -> list[WriteResult]:
+        port = p.ports[target]
+        size = min(rt.spec.options.batch_size or 10**9, port.capabilities.max_write_batch)
+        out: list[WriteResult] = []
+        for chunk in _chunks(writes, size):
+            try:
+                results = await port.upsert(rt.spec.object_of(target), chunk, key_field=key_field)
+            except RemoteError as exc:
+                if exc.kind is not ErrorKind.RECORD:
+                    raise
+                err = RecordError(exc.kind, exc.code or type(exc).__name__, str(exc))
+                results = [WriteResult(i, error=err) for i in range(len(chunk))]
+            if self.hooks.after_write is not None and not p.dry_run:
+                await self.hooks.after_write(rt.name, target, results)
+            by_index = {res.index: res for res in results}
+            out.extend(by_index.get(i, WriteResult(i, error=RecordError(
+                ErrorKind.PROTOCOL, "NO_RESULT", "the system returned no result for this record")))
+                for i in range(len(chunk)))
+        return out
+
+    # -- commit ----------------------------------------------------------------------------------
+    async def _commit(self, p: _Pass, rt: _LinkRuntime, works: list[_Work]) -> None:
+        """Record ids, baselines, audit, conflicts and dead letters for a chunk, atomically."""
+        async with self.store.transaction():
+            for w in works:
+                if w.done is not None:
+                    continue
+                await self._commit_one(p, rt, w)
+
+    async def _commit_one(self, p: _Pass, rt: _LinkRuntime, w: _Work) -> None:
+        store, now, mapping = self.store, self.clock.now(), rt.mapping
+        system = w.system
+        r = w.record
+        audit: list[AuditEvent] = []
+
+        def event(action: str, side: System | None, **kw: Any) -> None:
+            audit.append(AuditEvent(uuid.uuid4().hex, now, rt.name, action, side,
+                                    w.sf.id if w.sf else (r.id if system is System.SALESFORCE else None),
+                                    w.ns.id if w.ns else (r.id if system is System.NETSUITE else None),
+                                    p.run_id, **kw))
+
+        if w.sf is None or w.ns is None:  # create failed, or nothing to pair
+            error = next(iter(w.failed.values()), None)
+            if error is not None:
+                await self._dead_letter(p, rt, w, error)
+            return
+        # What each side holds now: its record plus what we wrote successfully.
+        after = {System.SALESFORCE: w.sf, System.NETSUITE: w.ns}
+        for side, values in w.updates.items():
+            if side in w.failed or not values:
+                continue
+            rec = after[side]
+            after[side] = replace(rec, fields=_deep_merge(rec.fields, mapping.payload(side, values)))
+        for side, patch in w.override.items():
+            if side not in w.failed and patch and w.create_on is not side:
+                rec = after[side]
+                after[side] = replace(rec, fields=_deep_merge(rec.fields, patch))
+        try:
+            bs = mapping.views(System.SALESFORCE, after[System.SALESFORCE], w.ctx)
+            bn = mapping.views(System.NETSUITE, after[System.NETSUITE], w.ctx)
+        except ExpressionError as exc:
+            await self._dead_letter(p, rt, w, RecordError(ErrorKind.RECORD, exc.code, str(exc)), Step.MAP)
+            return
+        old_s = w.xref.sf_baseline if w.xref else {}
+        old_n = w.xref.ns_baseline if w.xref else {}
+        merge = w.merge or MergeOutcome()
+        for d in merge.parked:
+            for base, old in ((bs, old_s), (bn, old_n)):
+                if d.field in old:
+                    base[d.field] = copy.deepcopy(old[d.field])
+                else:
+                    base.pop(d.field, None)
+        for side in w.failed:  # retry the winner's value next time: forget the winner's baseline
+            winner_base = bn if side is System.SALESFORCE else bs
+            for key in w.updates.get(side, {}):
+                winner_base.pop(key, None)
+        xref = Xref(rt.name, w.sf.id, w.ns.id, bs, bn,
+                    created_at=w.xref.created_at if w.xref else now, updated_at=now,
+                    sf_modified_at=after[System.SALESFORCE].modified_at,
+                    ns_modified_at=after[System.NETSUITE].modified_at)
+        changed_state = w.xref is None or dict(w.xref.sf_baseline) != bs or dict(w.xref.ns_baseline) != bn
+        if changed_state:
+            await store.put_xref(xref)
+        if w.created:
+            assert w.create_on is not None
+            created = after[w.create_on]
+            event("create", w.create_on, fields=tuple(sorted(mapping.payload(w.create_on, w.create_values))),
+                  after=dict(mapping.payload(w.create_on, w.create_values)), decision="created",
+                  reason=f"no match for {system.value} {r.id}", rule="create")
+            events.log(events.RECORD_CREATED, link=rt.name, system=w.create_on.value, id=created.id,
+                       source_id=r.id, run_id=p.run_id)
+        elif w.link_rule:
+            event("link", None, decision="linked", reason=f"matched by {w.link_rule}", rule=w.link_rule)
+            events.log(events.RECORD_LINKED, link=rt.name, sf_id=w.sf.id, ns_id=w.ns.id, rule=w.link_rule,
+                       run_id=p.run_id)
+        for side, values in w.updates.items():
+            if side in w.failed or not values:
+                continue
+            before_rec = w.sf if side is System.SALESFORCE else w.ns
+            data = mapping.input_of(before_rec, side)
+            before: dict[str, JsonValue] = {}
+            for key in values:
+                cf = mapping.field(key)
+                if cf is not None:
+                    before[key] = cf.current_on(side, data)
+            rules = {d.field: d.rule for d in merge.decisions if d.field in values}
+            event("update", side, fields=tuple(sorted(values)), before=before, after=dict(values),
+                  decision=f"{other(side).value}_wins", reason="; ".join(
+                      f"{k}: {v}" for k, v in sorted(rules.items())),
+                  rule=",".join(sorted(set(rules.values()))))
+        for d in merge.decisions:
+            if d.conflict or d.action == "ignored":
+                event("conflict" if d.conflict else "ignored", d.winner, fields=(d.field,),
+                      before={"salesforce": d.sf_value, "netsuite": d.ns_value},
+                      after={"base_salesforce": d.base_sf, "base_netsuite": d.base_ns},
+                      decision="parked" if d.action == "parked" else (
+                          f"{d.winner.value}_wins" if d.winner else d.action),
+                      reason=d.reason or "changed on both sides since the last sync", rule=d.rule)
+        for d in merge.parked:
+            await self._park(p, rt, w, d)
+        if audit:
+            await store.add_audit(audit)
+        if w.failed:
+            side, error = next(iter(w.failed.items()))
+            await self._dead_letter(p, rt, w, error, target_system=side)
+            return
+        letter = await store.find_dead_letter(rt.name, system, r.id)
+        if letter is not None:
+            await store.put_dead_letter(replace(letter, status=DeadLetterStatus.RESOLVED, updated_at=now))
+        for c in await store.list_conflicts(link=rt.name, sf_id=w.sf.id, ns_id=w.ns.id):
+            if c.field not in {d.field for d in merge.parked}:
+                await store.put_conflict(replace(c, status=ConflictStatus.RESOLVED, resolved_at=now,
+                                                 resolution=c.resolution or "superseded"))
+        partner = w.ns.id if system is System.SALESFORCE else w.sf.id
+        if merge.parked:
+            w.done = RecordOutcome(rt.name, system, r.id, Outcome.WAITING,
+                                   "conflict on " + ", ".join(d.field for d in merge.parked) + " (review)",
+                                   w.action, partner)
+        elif w.created or w.link_rule or any(w.updates.values()) or any(w.override.values()):
+            for side, values in w.updates.items():
+                if values:
+                    p.link_summary(rt.name).actions[f"update:{side.value}"] += 1
+            if w.created and w.create_on is not None:
+                p.link_summary(rt.name).actions[f"create:{w.create_on.value}"] += 1
+            if w.link_rule:
+                p.link_summary(rt.name).actions["link"] += 1
+            w.done = RecordOutcome(rt.name, system, r.id, Outcome.SYNCED, w.link_rule or "", w.action,
+                                   partner)
+        else:
+            w.done = RecordOutcome(rt.name, system, r.id, Outcome.SKIPPED,
+                                   "no change" if not changed_state else "in sync (baseline refreshed)",
+                                   "noop", partner)
+
+    async def _park(self, p: _Pass, rt: _LinkRuntime, w: _Work, d: Any) -> None:
+        assert w.sf is not None and w.ns is not None
+        existing = [c for c in await self.store.list_conflicts(link=rt.name, sf_id=w.sf.id, ns_id=w.ns.id)
+                    if c.field == d.field]
+        now = self.clock.now()
+        if existing:
+            conflict = replace(existing[0], sf_value=d.sf_value, ns_value=d.ns_value)
+        else:
+            conflict = Conflict(uuid.uuid4().hex, rt.name, w.sf.id, w.ns.id, d.field, now, d.base_sf,
+                                d.base_ns, d.sf_value, d.ns_value)
+            events.log(events.CONFLICT_PARKED, link=rt.name, sf_id=w.sf.id, ns_id=w.ns.id, field=d.field,
+                       conflict_id=conflict.id, run_id=p.run_id)
+        await self.store.put_conflict(conflict)
+
+    async def _dead_letter(self, p: _Pass, rt: _LinkRuntime, w: _Work, error: RecordError,
+                           step: Step | None = None, target_system: System | None = None) -> None:
+        store, now, r = self.store, self.clock.now(), w.record
+        step = step or w.failed_step
+        existing = await store.find_dead_letter(rt.name, w.system, r.id)
+        payload = w.failed_payload or dict(r.fields)
+        if existing is not None:
+            letter = replace(existing, step=step, error_code=error.code, error_message=error.message,
+                             error_kind=error.kind.value, payload=payload, attempts=existing.attempts + 1,
+                             updated_at=now, run_id=p.run_id, target_system=target_system or other(w.system))
+        else:
+            letter = DeadLetter(uuid.uuid4().hex, rt.name, w.system, r.id, step, error.code, error.message,
+                                now, now, error.kind.value, target_system or other(w.system), payload,
+                                run_id=p.run_id)
+        await store.put_dead_letter(letter)
+        p.link_summary(rt.name).actions["dead_letter"] += 1
+        w.done = RecordOutcome(rt.name, w.system, r.id, Outcome.DEAD_LETTERED,
+                               f"{step.value}: {error.code}: {error.message}", w.action,
+                               (w.ns.id if w.system is System.SALESFORCE else w.sf.id)
+                               if w.sf is not None and w.ns is not None else None)
+
+    # -- deletes ---------------------------------------------------------------------------------
+    async def _process_deleted(self, p: _Pass, rt: _LinkRuntime, system: System,
+                               deleted: Sequence[DeletedRecord]) -> list[RecordOutcome]:
+        """Apply the link's delete policy to the partners of records deleted on ``system``."""
+        store, target, spec = self.store, other(system), rt.spec
+        outcomes: list[RecordOutcome] = []
+        xrefs = await store.get_xrefs(rt.name, system, [d.id for d in deleted])
+        deactivate: list[tuple[DeletedRecord, Xref]] = []
+        remove: list[tuple[DeletedRecord, Xref]] = []
+        now = self.clock.now()
+
+        def done(o: RecordOutcome) -> None:
+            outcomes.append(o)
+            p.record(o)
+
+        for d in deleted:
+            x = xrefs.get(d.id)
+            if x is None:
+                done(RecordOutcome(rt.name, system, d.id, Outcome.SKIPPED, "deleted, and not linked"))
+                continue
+            if d.merged_into:
+                outcomes += await self._relink(p, rt, system, d, x)
+                continue
+            policy = spec.delete.policy
+            if policy == "deactivate" and not spec.direction.flows_to(target):
+                policy = "unlink"
+            if policy == "deactivate":
+                deactivate.append((d, x))
+            elif policy == "delete":
+                remove.append((d, x))
+            elif policy == "unlink":
+                async with store.transaction():
+                    await store.delete_xref(rt.name, x.sf_id, x.ns_id)
+                    await store.add_audit([AuditEvent(uuid.uuid4().hex, now, rt.name, "unlink", system,
+                                                      x.sf_id, x.ns_id, p.run_id, decision="unlinked",
+                                                      reason=f"deleted on {system.value}",
+                                                      rule="delete:unlink")])
+                p.link_summary(rt.name).actions["unlink"] += 1
+                done(RecordOutcome(rt.name, system, d.id, Outcome.SYNCED, "deleted; unlinked", "unlink",
+                                   x.id_of(target)))
+            else:
+                done(RecordOutcome(rt.name, system, d.id, Outcome.SKIPPED, "deleted; policy is ignore",
+                                   "noop", x.id_of(target)))
+        flag = spec.delete.inactive_on(target)
+        for batch_kind, items in (("deactivate", deactivate), ("delete", remove)):
+            if not items:
+                continue
+            port = p.ports[target]
+            obj = spec.object_of(target)
+            if batch_kind == "deactivate":
+                flags = [Write({flag.field: flag.value}, id=x.id_of(target)) for _, x in items]
+                results = await self._write(p, rt, target, flags, None)
+            else:
+                results = []
+                for chunk in _chunks(items, port.capabilities.max_write_batch):
+                    results += await port.delete(obj, [x.id_of(target) for _, x in chunk])
+                if self.hooks.after_write is not None and not p.dry_run:
+                    await self.hooks.after_write(rt.name, target, results)
+            async with store.transaction():
+                for (d, x), res in zip(items, results, strict=True):
+                    if res.error is not None and res.error.kind is not ErrorKind.NOT_FOUND:
+                        w = _Work(system, Record(d.object, d.id, {}), x)
+                        w.failed_step = Step.DELETE
+                        w.failed_payload = {flag.field: flag.value} if batch_kind == "deactivate" else {}
+                        w.action = batch_kind
+                        await self._dead_letter(p, rt, w, res.error, target_system=target)
+                        assert w.done is not None
+                        done(w.done)
+                        continue
+                    await store.delete_xref(rt.name, x.sf_id, x.ns_id)
+                    await store.add_audit([AuditEvent(
+                        uuid.uuid4().hex, now, rt.name, batch_kind, target, x.sf_id, x.ns_id, p.run_id,
+                        fields=(flag.field,) if batch_kind == "deactivate" else (),
+                        after={flag.field: flag.value} if batch_kind == "deactivate" else {},
+                        decision=batch_kind, reason=f"deleted on {system.value}",
+                        rule=f"delete:{batch_kind}")])
+                    p.link_summary(rt.name).actions[f"{batch_kind}:{target.value}"] += 1
+                    events.log(events.RECORD_DELETED, link=rt.name, system=system.value, id=d.id,
+                               partner_id=x.id_of(target), action=batch_kind, run_id=p.run_id)
+                    done(RecordOutcome(rt.name, system, d.id, Outcome.SYNCED,
+                                       f"deleted; partner {batch_kind}d", batch_kind, x.id_of(target)))
+        return outcomes
+
+    async def _relink(self, p: _Pass, rt: _LinkRuntime, system: System, d: DeletedRecord,
+                      x: Xref) -> list[RecordOutcome]:
+        """A merge loser: move its link to the winner (or, when the winner is linked already, treat the
+        loser's partner as a deleted record's partner)."""
+        assert d.merged_into is not None
+        store, now, target = self.store, self.clock.now(), other(system)
+        winner_x = await store.get_xref(rt.name, system, d.merged_into)
+        if winner_x is not None:
+            return await self._process_deleted(p, rt, system, [replace(d, merged_into=None)])
+        moved = replace(x, sf_id=d.merged_into) if system is System.SALESFORCE \
+            else replace(x, ns_id=d.merged_into)
+        async with store.transaction():
+            await store.delete_xref(rt.name, x.sf_id, x.ns_id)
+            await store.put_xref(replace(moved, updated_at=now))
+            await store.add_audit([AuditEvent(uuid.uuid4().hex, now, rt.name, "relink", system, moved.sf_id,
+                                              moved.ns_id, p.run_id, before={"id": d.id},
+                                              after={"id": d.merged_into}, decision="relinked",
+                                              reason=f"{d.id} was merged into {d.merged_into}",
+                                              rule="merge")])
+        p.link_summary(rt.name).actions["relink"] += 1
+        events.log(events.RECORD_RELINKED, link=rt.name, system=system.value, loser=d.id,
+                   winner=d.merged_into, partner_id=x.id_of(target), run_id=p.run_id)
+        o = RecordOutcome(rt.name, system, d.id, Outcome.SYNCED, f"merged into {d.merged_into}; relinked",
+                          "relink", x.id_of(target))
+        p.record(o)
+        winner = await p.ports[system].read_by_ids(rt.spec.object_of(system), [d.merged_into],
+                                                   fields=rt.mapping.read_fields(system))
+        return [o, *(await self._process(p, rt, system, winner))]
+
+    # -- pushed changes --------------------------------------------------------------------------
+    async def process_intake(self, *, limit: int = 10_000,
+                             on_progress: ProgressCallback | None = None) -> SyncSummary:
+        """Work off pushed changes (ids only): fetch each record's current state and reconcile it;
+        an id that no longer exists is handled as a delete.
+
+        Returns:
+            The summary of this mini-pass (kind ``intake``).
+        """
+        changes = self.intake.drain(limit)
+        p = _Pass(self, uuid.uuid4().hex, "intake", False, on_progress)
+        by_key: dict[tuple[System, str], list[str]] = {}
+        for c in changes:
+            by_key.setdefault((c.system, c.object), [])
+            if c.id not in by_key[(c.system, c.object)]:
+                by_key[(c.system, c.object)].append(c.id)
+        for name in self.order():
+            rt = self.links[name]
+            for (system, obj), ids in by_key.items():
+                if rt.spec.object_of(system) != obj or system not in rt.sources():
+                    continue
+                before = Counter(p.calls)
+                try:
+                    found = await p.ports[system].read_by_ids(obj, ids, fields=rt.mapping.read_fields(system))
+                    seen = {r.id for r in found}
+                    await self._process(p, rt, system, found)
+                    missing = [DeletedRecord(obj, i) for i in ids if i not in seen]
+                    if missing:
+                        await self._process_deleted(p, rt, system, missing)
+                except LedgerBridgeError as exc:
+                    p.link_summary(name).error = f"{type(exc).__name__}: {exc}"
+                    for c in changes:
+                        if c.system is system and c.object == obj:
+                            self.intake.submit(c)  # keep them for the next attempt
+                finally:
+                    p.link_summary(name).api_calls.update(Counter(p.calls) - before)
+        return p.summary
+
+    # -- single records (used by operations) -----------------------------------------------------
+    async def sync_records(self, link: str, system: System, ids: Sequence[str], *,
+                           overrides: Mapping[str, dict[System, dict[str, JsonValue]]] | None = None,
+                           force: Mapping[str, dict[str, System]] | None = None, heal: bool = False,
+                           force_create: bool = False, kind: str = "sync",
+                           dry_run: bool = False) -> SyncSummary:
+        """Reconcile specific records of one side now (level-triggered: their current state is read).
+
+        Args:
+            link: the link.
+            system: the side the ids belong to.
+            ids: record ids.
+            overrides: per id, raw payload values to write per side (an edited dead-letter payload).
+            force: per id, per field key, the side that wins (conflict resolutions).
+            heal: write fields that are out of sync although neither side changed.
+            force_create: skip matching and create on the other side (a review decided "create").
+            kind: the run kind recorded.
+            dry_run: simulate writes and roll back state.
+        """
+        rt = self.links[link]
+        p = _Pass(self, uuid.uuid4().hex, kind, dry_run, None)
+
+        async def body() -> None:
+            before = Counter(p.calls)
+            found = await p.ports[system].read_by_ids(rt.spec.object_of(system), list(ids),
+                                                      fields=rt.mapping.read_fields(system))
+            seen = {r.id for r in found}
+            await self._process(p, rt, system, found, overrides=overrides, force=force, heal=heal,
+                                force_create=force_create)
+            missing = [DeletedRecord(rt.spec.object_of(system), i) for i in ids if i not in seen]
+            if missing:
+                await self._process_deleted(p, rt, system, missing)
+            p.link_summary(link).api_calls.update(Counter(p.calls) - before)
+
+        if dry_run:
+            try:
+                async with self.store.transaction():
+                    await body()
+                    raise _Rollback()
+            except _Rollback:
+                pass
+        else:
+            await body()
+        return p.summary
