@@ -12,7 +12,7 @@ The interface is deliberately small (:meth:`~ConcurrencyGovernor.acquire`,
 :meth:`~ConcurrencyGovernor.release`, :meth:`~ConcurrencyGovernor.stats`) so a distributed
 implementation (a PostgreSQL lease table, for scale-out workers) can replace
 :class:`AdaptiveGovernor` without touching the callers; :func:`call_governed` is the loop every
-caller uses on top of it.
+caller uses on top of it; :class:`GovernorCollector` exports any governor's state to Prometheus.
 
 :class:`AdaptiveGovernor` rules:
 
@@ -47,6 +47,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, TypeVar, runtime_checkable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from ledgerbridge.core.errors import ConfigError, ThrottledError
 from ledgerbridge.core.ports import Clock, SystemClock
@@ -413,3 +416,43 @@ async def call_governed(governor: ConcurrencyGovernor, priority: Priority,
             raise
         await governor.release(lease, Outcome.OK)
         return result
+
+
+class GovernorCollector(Collector):
+    """Prometheus view of a governor: limit, ceiling, in flight, waiting, throttles.
+
+    Register it on the registry the dashboard exports, once per governor:
+    ``registry.register(GovernorCollector(governor, system="netsuite"))``.
+
+    Args:
+        governor: The governor to read (its :meth:`~ConcurrencyGovernor.stats` on every scrape).
+        system: Value of the ``system`` label.
+    """
+
+    def __init__(self, governor: ConcurrencyGovernor, *, system: str) -> None:
+        self._governor = governor
+        self._system = system
+
+    def collect(self) -> list[Metric]:
+        """One sample per metric, read from a fresh snapshot."""
+        stats = self._governor.stats()
+        labels = ["system"]
+        gauges: list[Metric] = []
+        for name, doc, value in (
+            ("ledgerbridge_governor_limit", "Current adaptive concurrency limit.", stats.limit),
+            ("ledgerbridge_governor_ceiling", "Configured share of the account's slots.", stats.ceiling),
+            ("ledgerbridge_governor_in_flight", "Calls holding a slot.", stats.in_flight),
+        ):
+            gauge = GaugeMetricFamily(name, doc, labels=labels)
+            gauge.add_metric([self._system], value)
+            gauges.append(gauge)
+        waiting = GaugeMetricFamily("ledgerbridge_governor_waiting", "Calls waiting for a slot, by lane.",
+                                    labels=["system", "lane"])
+        for lane, n in stats.waiting.items():
+            waiting.add_metric([self._system, lane.name.lower()], n)
+        gauges.append(waiting)
+        throttled = CounterMetricFamily("ledgerbridge_governor_throttled", "Calls the system throttled.",
+                                        labels=labels)
+        throttled.add_metric([self._system], stats.n_throttled)
+        gauges.append(throttled)
+        return gauges

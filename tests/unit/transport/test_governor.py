@@ -265,3 +265,17 @@ def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
     assert max(first) <= 1.5 and max(late) <= 8.5
     assert sum(late) > sum(first)
     assert len(set(first)) > 1
+
+
+def test_collector_exports_the_governor_state() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from ledgerbridge.transport.governor import GovernorCollector
+
+    gov = AdaptiveGovernor(5)
+    registry = CollectorRegistry()
+    registry.register(GovernorCollector(gov, system="netsuite"))
+    text = generate_latest(registry).decode()
+    assert 'ledgerbridge_governor_limit{system="netsuite"} 5.0' in text
+    assert 'ledgerbridge_governor_waiting{lane="backfill",system="netsuite"} 0.0' in text
+    assert 'ledgerbridge_governor_throttled_total{system="netsuite"} 0.0' in text
