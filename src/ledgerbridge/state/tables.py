@@ -1,6 +1,6 @@
 """The state store's tables, as SQLAlchemy Core metadata (layer ``state``; imports SQLAlchemy only).
 
-This is the model Alembic compares the migrations with (``tests/state/test_migrations.py`` checks
+This is the model Alembic compares the migrations with (``tests/state/test_state_migrations.py`` checks
 that autogenerate finds nothing to do). A change here needs a new revision in
 ``migrations/versions``; draft it with ``python -m ledgerbridge.state.migrate revision "..."``.
 
