@@ -85,13 +85,14 @@ def page(ctx: Ctx, *, title: str, active: str, body: Safe, status_code: int = 20
     return HTMLResponse(render(
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="csrf-token" content="$csrf">'
         '<title>$title · $app</title><link rel="stylesheet" href="$css">'
         '<link rel="icon" href="$icon" type="image/svg+xml">'
         '<script src="$js" defer></script></head><body data-page="$active">'
         '<header class="top"><a class="brand" href="$home"><img src="$icon" alt="" width="22" '
         'height="22">$app</a><nav>$nav</nav>$logout</header>'
         '<main>$flash<h1>$title</h1>$body</main></body></html>',
-        title=title, app=ctx.settings.title, css=ctx.url("/static/dashboard.css"),
+        title=title, app=ctx.settings.title, csrf=ctx.csrf, css=ctx.url("/static/dashboard.css"),
         js=ctx.url("/static/dashboard.js"), icon=ctx.url("/static/logo.svg"), home=ctx.url("/"),
         active=active, nav=nav, logout=logout, flash=flash_html, body=body), status_code=status_code)
 
