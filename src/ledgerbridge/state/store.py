@@ -23,6 +23,14 @@ How the port's contract is met:
   of any number of concurrent callers wins, on either database.
 * **Errors** from the driver or the database (including "database is locked" after the busy
   timeout) are raised as :class:`~ledgerbridge.core.errors.StateStoreError` (transient).
+
+The price of those guarantees: a transaction on SQLite holds the database's write lock until it
+ends, and on PostgreSQL the rows read inside it stay locked until it ends. Keep transactions to
+the commit of a batch; a transaction held open across API calls (the engine's dry-run ``plan``
+does this on purpose, to roll everything back) makes other writers wait for it, and on SQLite a
+writer in another process gives up after the 5 s busy timeout. Two PostgreSQL transactions that
+lock the same rows in opposite orders are a deadlock; PostgreSQL aborts one of them, which
+surfaces here as a transient ``StateStoreError``.
 """
 
 from __future__ import annotations
