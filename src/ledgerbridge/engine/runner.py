@@ -1057,6 +1057,10 @@ class Engine:
                         done(w.done)
                         continue
                     await store.delete_xref(rt.name, x.sf_id, x.ns_id)
+                    letter = await store.find_dead_letter(rt.name, system, d.id)
+                    if letter is not None:
+                        await store.put_dead_letter(replace(letter, status=DeadLetterStatus.RESOLVED,
+                                                            updated_at=now))
                     await store.add_audit([AuditEvent(
                         uuid.uuid4().hex, now, rt.name, batch_kind, target, x.sf_id, x.ns_id, p.run_id,
                         fields=(flag.field,) if batch_kind == "deactivate" else (),

@@ -1,0 +1,144 @@
+"""The long-running loop: link triggers (interval, cron), pushed changes, graceful stop (layer ``engine``).
+
+Each link with triggers gets a next-due time: ``interval`` triggers fire at start and then every
+interval (measured from the scheduled time, so passes do not drift); ``cron`` triggers fire at their
+next matching minute (UTC). Due links run together in one pass, parents first. Between passes the loop
+works off the intake (pushed ids) and sleeps on the injected clock until the next due time, waking
+early on :meth:`Scheduler.stop` or when a change is pushed. ``stop()`` is graceful: the pass in
+progress finishes and its state is committed before :meth:`Scheduler.run` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from ledgerbridge.core.ports import Clock
+from ledgerbridge.engine import events
+from ledgerbridge.engine.runner import Engine, SyncSummary
+from ledgerbridge.flows.cron import CronSchedule
+from ledgerbridge.flows.spec import TriggerSpec
+
+__all__ = ["Scheduler", "next_fire"]
+
+
+def next_fire(trigger: TriggerSpec, after: datetime) -> datetime:
+    """The next time ``trigger`` fires strictly after ``after``."""
+    if trigger.interval is not None:
+        return after + timedelta(seconds=trigger.interval)
+    assert trigger.cron is not None
+    return CronSchedule.parse(trigger.cron).next_after(after)
+
+
+class Scheduler:
+    """Runs an engine's links on their triggers until stopped.
+
+    Args:
+        engine: the engine.
+        clock: time source (defaults to the engine's); a manual clock makes the loop run instantly.
+        idle_s: longest sleep between checks of the intake.
+        default_interval_s: run links without triggers this often (None: only on demand/pushed).
+        on_summary: called after each pass with its summary.
+    """
+
+    def __init__(self, engine: Engine, *, clock: Clock | None = None, idle_s: float = 5.0,
+                 default_interval_s: float | None = None,
+                 on_summary: Callable[[SyncSummary], None] | None = None) -> None:
+        self.engine = engine
+        self.clock = clock or engine.clock
+        self.idle_s = idle_s
+        self.default_interval_s = default_interval_s
+        self.on_summary = on_summary
+        self._stop = asyncio.Event()
+        self.n_passes = 0
+        self.next_due: dict[str, datetime] = {}
+
+    def stop(self) -> None:
+        """Ask the loop to end after the pass in progress (safe from a signal handler)."""
+        self._stop.set()
+
+    @property
+    def is_stopping(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stop.is_set()
+
+    def _triggers(self, name: str) -> list[TriggerSpec]:
+        spec = self.engine.specs[name]
+        if spec.triggers:
+            return list(spec.triggers)
+        if self.default_interval_s is not None:
+            return [TriggerSpec(interval=self.default_interval_s)]
+        return []
+
+    def _schedule(self, now: datetime) -> None:
+        for name in self.engine.order():
+            for t in self._triggers(name):
+                first = now if t.interval is not None else next_fire(t, now)
+                current = self.next_due.get(name)
+                if current is None or first < current:
+                    self.next_due[name] = first
+
+    def _reschedule(self, name: str, scheduled: datetime, now: datetime) -> None:
+        times = []
+        for t in self._triggers(name):
+            if t.interval is not None:
+                nxt = scheduled + timedelta(seconds=t.interval)
+                while nxt <= now:
+                    nxt += timedelta(seconds=t.interval)
+                times.append(nxt)
+            else:
+                times.append(next_fire(t, now))
+        if times:
+            self.next_due[name] = min(times)
+        else:
+            self.next_due.pop(name, None)
+
+    async def run(self, *, max_passes: int | None = None) -> None:
+        """Loop until :meth:`stop` (or ``max_passes`` passes, for tests and one-shot runs)."""
+        self._schedule(self.clock.now())
+        while not self._stop.is_set():
+            if len(self.engine.intake):
+                await self._guard(self.engine.process_intake())
+            now = self.clock.now()
+            due = [n for n, t in self.next_due.items() if t <= now]
+            if due:
+                events.log(events.SCHEDULER_TICK, links=due, at=now.isoformat())
+                scheduled = {n: self.next_due[n] for n in due}
+                await self._guard(self.engine.sync(due))
+                self.n_passes += 1
+                after = self.clock.now()
+                for n in due:
+                    self._reschedule(n, scheduled[n], after)
+                if max_passes is not None and self.n_passes >= max_passes:
+                    break
+                continue
+            wait = self.idle_s
+            if self.next_due:
+                wait = min(wait, max(0.0, (min(self.next_due.values()) - now).total_seconds()))
+            await self._sleep(wait)
+        events.log(events.SCHEDULER_STOPPED, passes=self.n_passes)
+
+    async def _guard(self, work: Awaitable[SyncSummary]) -> None:
+        try:
+            summary = await work
+        except Exception as exc:  # a failed pass must not end the loop; the next trigger retries
+            events.log(events.LINK_FAILED, error=type(exc).__name__, message=str(exc))
+            return
+        if self.on_summary is not None:
+            self.on_summary(summary)
+
+    async def _sleep(self, seconds: float) -> None:
+        stop = asyncio.ensure_future(self._stop.wait())
+        nap = asyncio.ensure_future(self.clock.sleep(seconds))
+        pushed = asyncio.ensure_future(self.engine.intake.wait(seconds)) if seconds > 0 else None
+        waiting = [f for f in (stop, nap, pushed) if f is not None]
+        try:
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for f in waiting:
+                if not f.done():
+                    f.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await f
