@@ -778,6 +778,11 @@ class Engine:
                 except ExpressionError as exc:
                     self._fail(w, Step.MAP, exc.code, str(exc), dict(w.record.fields))
                     continue
+                edited = w.override.get(target, {})
+                if edited:  # an edited payload is a deliberate choice: do not write it back over
+                    w.merge.writes[target] = {
+                        k: v for k, v in w.merge.writes[target].items()
+                        if not set(mapping.payload(target, {k: v})) <= set(edited)}
                 w.updates = {s: dict(v) for s, v in w.merge.writes.items() if v}
         for target in System:
             todo = [w for w in works if w.done is None and target not in w.failed
