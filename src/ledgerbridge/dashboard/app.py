@@ -229,9 +229,9 @@ class _Dashboard:
 
     # -- login ------------------------------------------------------------------------------------
     def _login_form(self, request: Request, session: Session, *, message: str = "",
-                    status_code: int = 200) -> Response:
+                    status_code: int = 200, next_: str | None = None) -> Response:
         ctx = self._ctx(request, session)
-        nxt = _safe_next(request.query_params.get("next"))
+        nxt = _safe_next(next_ if next_ is not None else request.query_params.get("next"))
         body = render(
             '<form class="login" method="post" action="$a">$csrf$msg<label for="password">Password or '
             'access token</label><input type="password" id="password" name="password" '
@@ -273,11 +273,12 @@ class _Dashboard:
         if self.throttle.is_blocked(client, now):
             _log.warning("dashboard.login.throttled", client=client)
             return self._login_form(request, session, message="Too many failed logins; wait a few minutes.",
-                                    status_code=429)
+                                    status_code=429, next_=str(form.get("next", "")))
         if not matches_any(str(form.get("password", "")), self.settings.credentials()):
             self.throttle.failed(client, now)
             _log.warning("dashboard.login.failed", client=client)
-            return self._login_form(request, session, message="Wrong password.", status_code=401)
+            return self._login_form(request, session, message="Wrong password.", status_code=401,
+                                    next_=str(form.get("next", "")))
         self.throttle.succeeded(client)
         _log.info("dashboard.login.ok", client=client)
         self.sessions.revoke(session, now)

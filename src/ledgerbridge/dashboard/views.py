@@ -135,7 +135,7 @@ def _link_row(ctx: Ctx, link: LinkSummary, controls: bool) -> Safe:
         '<tr data-link="$name"><td><strong>$name</strong><div class="muted">$flow</div></td>'
         '<td>$sf</td><td>$ns</td><td>$dir</td><td>$state</td><td>$last</td>'
         '<td class="num">$synced</td><td class="num">$errors</td>$buttons</tr>',
-        name=link.name, flow=link.flow, sf=link.sf_object, ns=link.ns_record,
+        name=link.name, flow=link.flow if link.flow != link.name else "", sf=link.sf_object, ns=link.ns_record,
         dir=direction_arrow(link.direction), state=badge(link.state.value), last=last,
         synced=f"{link.n_synced:,}", errors=errors, buttons=buttons)
 
@@ -251,9 +251,9 @@ def _lineage_body(ctx: Ctx, lineage: Lineage) -> Safe:
     events = join(_event_html(ctx, e) for e in lineage.events) or Safe(
         '<li class="muted">No audit events.</li>')
     return render(
-        '<p class="lead">$label</p><ul class="refs">$refs</ul>$open<h2>Pairs</h2>$xrefs'
+        '<ul class="refs">$refs</ul>$open<h2>Pairs</h2>$xrefs'
         '<h2>History</h2><ol class="timeline" id="timeline">$events</ol>',
-        label=lineage.label, refs=refs, xrefs=xref_html, events=events,
+        refs=refs, xrefs=xref_html, events=events,
         open=render('<ul class="open-items">$i</ul>', i=open_items) if open_items else Safe(""))
 
 
