@@ -603,6 +603,12 @@ class Engine:
                         self._fail(w, Step.MATCH, exc.code, str(exc), dict(r.fields))
                         return
                 if result.kind == "review":
+                    for cand in result.candidates:
+                        mirrored = await self.store.find_review(rt.name, target, cand.id)
+                        if mirrored is not None and any(c.id == r.id for c in mirrored.candidates):
+                            w.done = RecordOutcome(rt.name, system, r.id, Outcome.WAITING,
+                                                   f"candidate in match review {mirrored.id}")
+                            return
                     await self._open_review(p, rt, system, r, result)
                     w.done = RecordOutcome(rt.name, system, r.id, Outcome.WAITING,
                                            f"match review: {len(result.candidates)} candidate(s), best "
