@@ -27,6 +27,8 @@ store and are listed under *History* below).
 
 History:
     v1: initial port.
+    v2: ``Xref.deleted_on`` (nullable; store it as a string column, ``None`` for open pairs). A
+        closed pair keeps its row so the surviving record is not matched or re-created.
 """
 
 from __future__ import annotations
@@ -87,6 +89,13 @@ class Xref:
     updated_at: datetime | None = None
     sf_modified_at: datetime | None = None  # modification stamp of the record the baseline came from
     ns_modified_at: datetime | None = None
+    deleted_on: System | None = None  # v2: the pair is closed because this side's record was deleted
+
+    @property
+    def is_closed(self) -> bool:
+        """True when one record of the pair was deleted and the delete policy has been applied; the
+        surviving record is then left alone (neither synced nor matched again)."""
+        return self.deleted_on is not None
 
     def id_of(self, system: System) -> str:
         """This pair's id on ``system``."""

@@ -352,13 +352,15 @@ class Operations:
             linked[System.NETSUITE].add(x.ns_id)
         # partners outside the scope filter are still partners: fetch them by id
         for s in System:
-            want = [x.id_of(s) for x in pairs if x.id_of(s) not in records[s]]
+            want = [x.id_of(s) for x in pairs if x.id_of(s) not in records[s] and not x.is_closed]
             for chunk_start in range(0, len(want), 500):
                 for r in await self.engine.ports[s].read_by_ids(spec.object_of(s),
                                                                 want[chunk_start:chunk_start + 500],
                                                                 fields=rt.mapping.read_fields(s)):
                     records[s][r.id] = r
         for x in pairs:
+            if x.is_closed:
+                continue
             sf, ns = records[System.SALESFORCE].get(x.sf_id), records[System.NETSUITE].get(x.ns_id)
             if sf is None or ns is None:
                 report.orphaned.append(x)

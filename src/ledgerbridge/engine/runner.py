@@ -460,10 +460,11 @@ class Engine:
             events.log(events.LINK_FINISHED, link=name, run_id=p.run_id, counts=dict(summary.counts))
 
     async def _link_pass(self, p: _Pass, rt: _LinkRuntime) -> None:
+        # Deletes and merges first, so a merge winner is relinked before its change is processed.
         for system in rt.sources():
-            await self._read_feed(p, rt, system)
             if rt.spec.options.read_deletes:
                 await self._read_deletes(p, rt, system)
+            await self._read_feed(p, rt, system)
 
     def _since(self, rt: _LinkRuntime, wm: Watermark | None) -> Watermark | None:
         if wm is None:
@@ -535,7 +536,12 @@ class Engine:
                 w.heal = heal
                 w.override = dict((overrides or {}).get(r.id, {}))
                 w.force = dict((force or {}).get(r.id, {}))
-                if w.xref is not None and w.xref.id_of(target) not in partners:
+                if w.xref is not None and w.xref.is_closed:
+                    assert w.xref.deleted_on is not None
+                    w.done = RecordOutcome(rt.name, system, r.id, Outcome.SKIPPED,
+                                           f"pair closed: partner deleted on {w.xref.deleted_on.value}",
+                                           "noop", w.xref.id_of(target))
+                elif w.xref is not None and w.xref.id_of(target) not in partners:
                     if w.xref.id_of(target).startswith(_PLANNED):
                         w.done = RecordOutcome(rt.name, system, r.id, Outcome.SYNCED, "planned",
                                                "create", w.xref.id_of(target))
@@ -583,6 +589,9 @@ class Engine:
         spec = rt.spec
         if w.xref is None and (rt.name, system, r.id) in p.touched:
             w.xref = await self.store.get_xref(rt.name, system, r.id)
+            if w.xref is not None and w.xref.is_closed:
+                w.done = RecordOutcome(rt.name, system, r.id, Outcome.SKIPPED, "pair closed", "noop")
+                return
             if w.xref is not None:
                 found = await p.ports[target].read_by_ids(spec.object_of(target), [w.xref.id_of(target)],
                                                           fields=rt.mapping.read_fields(target))
@@ -1021,6 +1030,10 @@ class Engine:
             if d.merged_into:
                 outcomes += await self._relink(p, rt, system, d, x)
                 continue
+            if x.is_closed:
+                done(RecordOutcome(rt.name, system, d.id, Outcome.SKIPPED, "deleted; pair already closed",
+                                   "noop", x.id_of(target)))
+                continue
             policy = spec.delete.policy
             if policy == "deactivate" and not spec.direction.flows_to(target):
                 policy = "unlink"
@@ -1030,7 +1043,7 @@ class Engine:
                 remove.append((d, x))
             elif policy == "unlink":
                 async with store.transaction():
-                    await store.delete_xref(rt.name, x.sf_id, x.ns_id)
+                    await store.put_xref(replace(x, deleted_on=system, updated_at=now))
                     await store.add_audit([AuditEvent(uuid.uuid4().hex, now, rt.name, "unlink", system,
                                                       x.sf_id, x.ns_id, p.run_id, decision="unlinked",
                                                       reason=f"deleted on {system.value}",
@@ -1067,7 +1080,7 @@ class Engine:
                         assert w.done is not None
                         done(w.done)
                         continue
-                    await store.delete_xref(rt.name, x.sf_id, x.ns_id)
+                    await store.put_xref(replace(x, deleted_on=system, updated_at=now))
                     letter = await store.find_dead_letter(rt.name, system, d.id)
                     if letter is not None:
                         await store.put_dead_letter(replace(letter, status=DeadLetterStatus.RESOLVED,
@@ -1096,6 +1109,7 @@ class Engine:
             return await self._process_deleted(p, rt, system, [replace(d, merged_into=None)])
         moved = replace(x, sf_id=d.merged_into) if system is System.SALESFORCE \
             else replace(x, ns_id=d.merged_into)
+        moved = replace(moved, deleted_on=None)
         async with store.transaction():
             await store.delete_xref(rt.name, x.sf_id, x.ns_id)
             await store.put_xref(replace(moved, updated_at=now))
