@@ -94,7 +94,7 @@ def page(browser: Browser, base_url: str) -> Iterator[Page]:
             if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
-            if "/static/" in r.url and r.status != 200 else None)
+            if "/static/" in r.url and r.status >= 400 else None)
     yield page
     context.close()
     assert not errors, f"browser errors (script, CSP, assets): {errors}"

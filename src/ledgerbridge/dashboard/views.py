@@ -135,7 +135,8 @@ def _link_row(ctx: Ctx, link: LinkSummary, controls: bool) -> Safe:
         '<tr data-link="$name"><td><strong>$name</strong><div class="muted">$flow</div></td>'
         '<td>$sf</td><td>$ns</td><td>$dir</td><td>$state</td><td>$last</td>'
         '<td class="num">$synced</td><td class="num">$errors</td>$buttons</tr>',
-        name=link.name, flow=link.flow if link.flow != link.name else "", sf=link.sf_object, ns=link.ns_record,
+        name=link.name, flow=link.flow if link.flow != link.name else "", sf=link.sf_object,
+        ns=link.ns_record,
         dir=direction_arrow(link.direction), state=badge(link.state.value), last=last,
         synced=f"{link.n_synced:,}", errors=errors, buttons=buttons)
 
