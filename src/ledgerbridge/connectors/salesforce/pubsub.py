@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -257,7 +257,7 @@ class CdcSubscriber:
         self._ignore_origin = f"client={ignore_client}" if ignore_client else None
         self._schemas: dict[str, _Schema] = {}
 
-    async def subscribe(self, topic: str) -> AsyncIterator[CdcBatch]:
+    async def subscribe(self, topic: str) -> AsyncGenerator[CdcBatch, None]:
         """Yield batches from ``topic`` until the caller stops iterating or the stream fails.
 
         Args:
