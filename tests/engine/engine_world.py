@@ -56,6 +56,7 @@ def world(links: Mapping[str, Mapping[str, Any]] | None = None, *, hooks: Engine
     sf = FakeSystem(System.SALESFORCE, clock, max_write_batch=batch, page_size=page_size)
     ns = FakeSystem(System.NETSUITE, clock, max_write_batch=batch, page_size=page_size)
     store = MemoryStateStore()
-    specs = {name: LinkSpec.model_validate(dict(spec)) for name, spec in (links or {"accounts": ACCOUNTS}).items()}
+    given = links or {"accounts": ACCOUNTS}
+    specs = {name: LinkSpec.model_validate(dict(spec)) for name, spec in given.items()}
     engine = Engine(specs, salesforce=sf, netsuite=ns, store=store, clock=clock, hooks=hooks)
     return World(clock, sf, ns, store, engine)

@@ -38,7 +38,8 @@ async def test_delete_in_salesforce_deactivates_the_customer_by_default():
 
 
 async def test_deactivate_uses_the_configured_flag():
-    w = world(with_delete({"policy": "deactivate", "salesforce": {"field": "Status__c", "value": "Inactive"}}))
+    flag = {"field": "Status__c", "value": "Inactive"}
+    w = world(with_delete({"policy": "deactivate", "salesforce": flag}))
     sf_id, ns_id = await synced_pair(w)
     w.ns.remove("customer", ns_id)
     await w.engine.sync()

@@ -25,8 +25,8 @@ ORDERS = {
     "fields": [
         {"salesforce": "AccountId", "netsuite": "entity", "ref": "accounts"},
         {"name": "lines", "netsuite": "item",
-         "to_netsuite": '{"items": [OpportunityLineItems.records.{"item": {"id": $ref("products", Product2Id)},'
-                        ' "quantity": Quantity, "rate": UnitPrice}]}'},
+         "to_netsuite": '{"items": [OpportunityLineItems.records.{'
+                        '"item": {"id": $ref("products", Product2Id)}, "quantity": Quantity, "rate": UnitPrice}]}'},
         {"name": "total", "netsuite": "custbody_sf_total",
          "to_netsuite": "$sum(OpportunityLineItems.records.(Quantity * UnitPrice))"},
         {"netsuite": "orderStatus", "value": "B"},
@@ -44,7 +44,8 @@ def links():
 def won(w, account_id, lines):
     return w.sf.create("Opportunity", {
         "Name": "Big deal", "StageName": "Closed Won", "AccountId": account_id,
-        "OpportunityLineItems": {"records": [{"Product2Id": p, "Quantity": q, "UnitPrice": u} for p, q, u in lines]}})
+        "OpportunityLineItems": {"records": [{"Product2Id": p, "Quantity": q, "UnitPrice": u}
+                                             for p, q, u in lines]}})
 
 
 async def test_links_run_parents_first():
@@ -110,7 +111,8 @@ async def test_a_parent_that_cannot_be_synced_dead_letters_the_child_with_that_r
     letters = {d.link: d for d in await w.store.list_dead_letters()}
     assert letters["accounts"].error_code == "SUBSIDIARY_REQUIRED"
     assert letters["orders"].step is Step.REF and letters["orders"].error_code == "PARENT_NOT_SYNCED"
-    assert acct in letters["orders"].error_message and "SUBSIDIARY_REQUIRED" in letters["orders"].error_message
+    message = letters["orders"].error_message
+    assert acct in message and "SUBSIDIARY_REQUIRED" in message
     assert w.ns.all("salesOrder") == []
     w.ns.rules.remove(rule)
     outcome = await Operations(w.engine).retry_dead_letter(letters["orders"].id)
@@ -137,12 +139,14 @@ async def test_address_maps_to_address_book_and_back():
     spec = copy.deepcopy(ACCOUNTS)
     spec["fields"].append(ADDRESS_FIELD)
     w = world({"accounts": spec})
-    sf_id = w.sf.create("Account", {"Name": "Acme", "BillingStreet": "1 Main St", "BillingCity": "Springfield",
-                                    "BillingPostalCode": "12345", "BillingCountry": "US"})
+    sf_id = w.sf.create("Account", {"Name": "Acme", "BillingStreet": "1 Main St",
+                                    "BillingCity": "Springfield", "BillingPostalCode": "12345",
+                                    "BillingCountry": "US"})
     await w.engine.sync()
     [c] = w.ns.all("customer")
-    assert c.fields["addressBook"] == {"items": [{"defaultBilling": True, "label": "Billing", "addressBookAddress": {
-        "addr1": "1 Main St", "city": "Springfield", "zip": "12345", "country": "US"}}]}
+    assert c.fields["addressBook"] == {"items": [{
+        "defaultBilling": True, "label": "Billing",
+        "addressBookAddress": {"addr1": "1 Main St", "city": "Springfield", "zip": "12345", "country": "US"}}]}
     # NetSuite adds line ids and a second (shipping) address, and a person moves the billing address
     w.clock.advance(60)
     w.ns.edit("customer", c.id, addressBook={"items": [

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from engine_world import world
 
 from ledgerbridge.core.records import System
 from ledgerbridge.core.store import ConflictStatus
-from engine_world import world
 
 pytestmark = pytest.mark.anyio
 
