@@ -9,16 +9,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
+from starlette.applications import Starlette
 
 from dashboard.fakes import FakeBackend, FixedClock
-from ledgerbridge.dashboard.app import create_dashboard
+from ledgerbridge.dashboard.app import create_dashboard, dashboard_server
 from ledgerbridge.dashboard.settings import DashboardSettings
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Dialog, Page
 
 pytestmark = pytest.mark.browser
 
@@ -28,16 +29,13 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 class _Server:
-    """The dashboard under uvicorn on a free loopback port, in a daemon thread."""
+    """The dashboard under uvicorn (as ``dashboard_server`` configures it) on a free loopback port, in a
+    daemon thread."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Starlette) -> None:
         import threading
 
-        import uvicorn
-
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
-                                lifespan="off")
-        self.server = uvicorn.Server(config)
+        self.server = dashboard_server(app, "127.0.0.1", 0)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:
@@ -169,7 +167,12 @@ def test_search_shows_hostile_names_as_text(page: Page) -> None:
     from playwright.sync_api import expect
 
     alerts: list[str] = []
-    page.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
+
+    def on_dialog(dialog: Dialog) -> None:
+        alerts.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     _login(page, "/records?q=sons")
     expect(page.locator("#results")).to_contain_text('<script>alert("owned")</script> & <b>Sons</b>')
     expect(page.locator("#results b")).to_have_count(0)
