@@ -25,6 +25,7 @@ import httpx2
 import jwt
 from oauthlib import oauth1
 
+from ledgerbridge.connectors.netsuite.errors import error_from_response
 from ledgerbridge.connectors.netsuite.settings import NetSuiteSettings
 from ledgerbridge.core.errors import AuthError, ConfigError, ProtocolError
 from ledgerbridge.core.ports import Clock, SystemClock
@@ -184,6 +185,10 @@ class ClientCredentialsAuth(httpx2.Auth):
         return token
 
     def _store(self, response: httpx2.Response) -> AccessToken:
+        if response.status_code == 429 or response.status_code >= 500:
+            # The token endpoint shares the account's concurrency pool: throttling, not bad credentials.
+            error = error_from_response(response.status_code, response.content, operation="oauth2.token")
+            raise error
         if response.status_code != 200:
             detail = ""
             try:

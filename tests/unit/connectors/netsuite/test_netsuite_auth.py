@@ -292,3 +292,19 @@ def test_build_auth_picks_the_scheme_from_settings(rsa_pem: tuple[str, Any]) -> 
     m2m = NetSuiteSettings(account_id="123456_SB1", auth_mode="oauth2_m2m", client_id="c",
                            certificate_id="k", private_key=rsa_pem[0])
     assert isinstance(build_auth(m2m), ClientCredentialsAuth)
+
+
+@pytest.mark.anyio
+async def test_a_throttled_token_request_is_throttling_not_an_auth_failure(rsa_pem: tuple[str, Any],
+                                                                          clock: FakeClock) -> None:
+    from ledgerbridge.core.errors import ConcurrencyLimited
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(429, json={"o:errorDetails": [{"detail": "Concurrent request limit exceeded.",
+                                                              "o:errorCode": "CONCURRENCY_LIMIT_EXCEEDED"}]})
+
+    auth = ClientCredentialsAuth(token_url=TOKEN_URL, client_id="c", certificate_id="k",
+                                 private_key_pem=rsa_pem[0], clock=clock)
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(handler), auth=auth) as http:
+        with pytest.raises(ConcurrencyLimited):
+            await http.get("https://ns.test/a")
