@@ -324,3 +324,23 @@ def test_login_throttle_window() -> None:
 
 def test_matches_any() -> None:
     assert matches_any("b", ["a", "b"]) and not matches_any("c", ["a", "b"]) and not matches_any("", [])
+
+
+async def test_an_expired_login_form_is_offered_again(make_client: ClientFactory, clock: FixedClock) -> None:
+    async with make_client(password=PASSWORD, session_ttl_s=60) as client:
+        form = await client.get("/login")
+        clock.advance(61)
+        response = await client.post("/login", data={"csrf": csrf_of(form.text), "password": PASSWORD})
+        assert response.status_code == 400 and "login form expired" in response.text
+        retry = await client.post("/login", data={"csrf": csrf_of(response.text), "password": PASSWORD})
+        assert retry.status_code == 303
+
+
+async def test_a_trusted_origin_may_post_behind_a_proxy(make_client: ClientFactory,
+                                                        backend: FakeBackend) -> None:
+    async with make_client(trusted_origins=("https://ops.example.com",)) as client:
+        token = csrf_of((await client.get("/")).text)
+        response = await client.post("/dead-letters/dl-umbrella/discard", data={"reason": "x", "csrf": token},
+                                     headers={"Origin": "https://ops.example.com"})
+        assert response.status_code == 303
+        assert backend.dead_letters["dl-umbrella"].status.value == "discarded"

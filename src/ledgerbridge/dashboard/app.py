@@ -113,6 +113,7 @@ class _Dashboard:
         self.signer = Signer(key)
         self.sessions = SessionCodec(self.signer, settings.session_ttl_s)
         self.throttle = LoginThrottle(settings.max_login_failures)
+        self.trusted_origins = {o.rstrip("/").lower() for o in settings.trusted_origins}
 
     # -- plumbing ---------------------------------------------------------------------------------
     def now(self) -> float:
@@ -129,7 +130,10 @@ class _Dashboard:
         origin = request.headers.get("origin") or request.headers.get("referer")
         if not origin or origin == "null":
             return origin is None
-        return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
+        parts = urlsplit(origin)
+        if f"{parts.scheme}://{parts.netloc}".lower() in self.trusted_origins:
+            return True  # behind a proxy that rewrites Host
+        return parts.netloc.lower() == request.headers.get("host", "").lower()
 
     def _set_session(self, response: Response, session: Session, request: Request) -> None:
         response.set_cookie(SESSION_COOKIE, self.sessions.encode(session),
@@ -266,9 +270,16 @@ class _Dashboard:
         session = self.sessions.decode(request.cookies.get(SESSION_COOKIE), now)
         form = await request.form()
         token = str(form.get("csrf", ""))
-        if not self._same_origin(request) or session is None or not hmac.compare_digest(token, session.csrf):
-            return self._forbidden(request, "action", "The login form expired or came from another site; "
-                                                      "reload the login page.")
+        if not self._same_origin(request):
+            return self._forbidden(request, "action", "Cross-origin login refused.")
+        if session is None:  # the pre-login session ran out while the form was open: offer a fresh one
+            session = self.sessions.new(now, authenticated=False)
+            response = self._login_form(request, session, message="The login form expired; please try again.",
+                                        status_code=400, next_=str(form.get("next", "")))
+            self._set_session(response, session, request)
+            return response
+        if not hmac.compare_digest(token, session.csrf):
+            return self._forbidden(request, "action", "The login form came from another page; reload it.")
         client = request.client.host if request.client else "unknown"
         if self.throttle.is_blocked(client, now):
             _log.warning("dashboard.login.throttled", client=client)

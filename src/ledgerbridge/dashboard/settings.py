@@ -32,6 +32,8 @@ class DashboardSettings(BaseSettings):
         secure_cookies: mark cookies ``Secure`` (set it behind a TLS-terminating proxy).
         allowed_hosts: accepted ``Host`` headers (protects a loopback dashboard against DNS
             rebinding); ``"*"`` accepts any.
+        trusted_origins: origins (``https://ops.example.com``) whose POSTs are accepted besides the
+            request's own host; needed behind a reverse proxy that rewrites the ``Host`` header.
         registry: the Prometheus registry ``/metrics`` exports (default: the global one).
         title: shown in the page header.
         max_login_failures: failed logins per client address before it is refused for a while.
@@ -46,6 +48,7 @@ class DashboardSettings(BaseSettings):
     session_ttl_s: float = Field(default=8 * 3600.0, gt=0)
     secure_cookies: bool = False
     allowed_hosts: tuple[str, ...] = (*LOOPBACK_HOSTS, "[::1]")
+    trusted_origins: tuple[str, ...] = ()
     registry: CollectorRegistry | None = Field(default=None, exclude=True)
     title: str = "LedgerBridge"
     max_login_failures: int = Field(default=10, ge=1)

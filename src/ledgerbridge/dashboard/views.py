@@ -294,7 +294,9 @@ async def dead_letters_page(ctx: Ctx) -> Response:
         status = _status_filter(status_text)
     except ValueError:
         raise ValueError(f"unknown status {status_text!r}") from None
-    letters = await ctx.backend.list_dead_letters(link=link or None, status=status, code=code or None)
+    limit = 200
+    letters = await ctx.backend.list_dead_letters(link=link or None, status=status, code=code or None,
+                                                  limit=limit)
     links = await _link_names(ctx)
     filters = render(
         '<form class="filters" method="get" action="$a"><label>Link <select name="link">$links</select>'
@@ -319,8 +321,10 @@ async def dead_letters_page(ctx: Ctx) -> Response:
         '<table class="grid" id="dead-letters"><thead><tr><th><input type="checkbox" id="select-all" '
         'aria-label="select all"></th><th>When</th><th>Link</th><th>Record</th><th>Step</th><th>Code</th>'
         '<th>Message</th><th class="num">Attempts</th><th>Status</th><th></th></tr></thead><tbody>$rows'
-        '</tbody></table><p><button type="submit" form="retry-many">Retry selected</button></p>',
-        a=ctx.url("/dead-letters/retry"), csrf=ctx.csrf_field(), rows=rows)
+        '</tbody></table>$more<p><button type="submit" form="retry-many">Retry selected</button></p>',
+        a=ctx.url("/dead-letters/retry"), csrf=ctx.csrf_field(), rows=rows,
+        more=render('<p class="muted">Showing the newest $n; narrow the filters to see others.</p>', n=limit)
+        if len(letters) >= limit else Safe(""))
         if letters else Safe('<p class="muted" id="dead-letters">No dead letters match.</p>'))
     return page(ctx, title="Dead letters", active="dead-letters", body=join([filters, table]))
 
@@ -604,7 +608,7 @@ async def conflicts_page(ctx: Ctx) -> Response:
     """The conflicting fields of one record pair side by side, with a choice per field."""
     p = ctx.request.query_params
     link, sf, ns = p.get("link", ""), p.get("sf", ""), p.get("ns", "")
-    every = await ctx.backend.list_conflicts(link=link or None, status=None)
+    every = await ctx.backend.list_conflicts(link=link or None, status=None, limit=1000)
     pair = [c for c in every if c.sf_id == sf and c.ns_id == ns]
     if not pair:
         raise LookupError(f"no conflicts for {sf} / {ns}")
@@ -648,7 +652,8 @@ async def conflicts_page(ctx: Ctx) -> Response:
 async def resolve_conflicts(ctx: Ctx, form: FormData) -> Response:
     """Apply the per-field choices of the conflict form."""
     ids = [str(v) for v in form.getlist("ids")]
-    every = {c.id: c for c in await ctx.backend.list_conflicts(link=str(form.get("link", "")) or None)}
+    every = {c.id: c for c in await ctx.backend.list_conflicts(link=str(form.get("link", "")) or None,
+                                                                  limit=1000)}
     chosen: list[tuple[Conflict, ConflictChoice, JsonValue]] = []
     for cid in ids:
         raw_choice = str(form.get(f"choice_{cid}", ""))
