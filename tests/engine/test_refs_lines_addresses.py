@@ -26,7 +26,8 @@ ORDERS = {
         {"salesforce": "AccountId", "netsuite": "entity", "ref": "accounts"},
         {"name": "lines", "netsuite": "item",
          "to_netsuite": '{"items": [OpportunityLineItems.records.{'
-                        '"item": {"id": $ref("products", Product2Id)}, "quantity": Quantity, "rate": UnitPrice}]}'},
+                        '"item": {"id": $ref("products", Product2Id)}, '
+                        '"quantity": Quantity, "rate": UnitPrice}]}'},
         {"name": "total", "netsuite": "custbody_sf_total",
          "to_netsuite": "$sum(OpportunityLineItems.records.(Quantity * UnitPrice))"},
         {"netsuite": "orderStatus", "value": "B"},
@@ -146,7 +147,8 @@ async def test_address_maps_to_address_book_and_back():
     [c] = w.ns.all("customer")
     assert c.fields["addressBook"] == {"items": [{
         "defaultBilling": True, "label": "Billing",
-        "addressBookAddress": {"addr1": "1 Main St", "city": "Springfield", "zip": "12345", "country": "US"}}]}
+        "addressBookAddress": {"addr1": "1 Main St", "city": "Springfield", "zip": "12345",
+                               "country": "US"}}]}
     # NetSuite adds line ids and a second (shipping) address, and a person moves the billing address
     w.clock.advance(60)
     w.ns.edit("customer", c.id, addressBook={"items": [
