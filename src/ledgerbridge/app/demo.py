@@ -1,0 +1,180 @@
+"""The demo (layer ``app``): both sandboxes as child processes, a demo configuration, the engine
+loop and a gentle simulator of people editing records on both sides.
+
+The front end (``ledgerbridge demo``) adds the dashboard and prints the guide; everything else is
+here so it can be tested without a terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from ledgerbridge.app.sandboxes import SandboxProcess, start_sandbox
+from ledgerbridge.app.wiring import Runtime
+from ledgerbridge.core.errors import LedgerBridgeError
+from ledgerbridge.core.records import Priority, Write
+
+log = structlog.get_logger("ledgerbridge.demo")
+
+DEMO_LINKS = """\
+links:
+  accounts:
+    salesforce: Account
+    netsuite: customer
+    direction: both
+    ids: {salesforce_external_id: NetSuite_Id__c}
+    fields:
+      - {salesforce: Name, netsuite: companyName, conflict: salesforce}
+      - {salesforce: Phone, netsuite: phone, conflict: salesforce}
+      - {salesforce: Website, netsuite: url, conflict: salesforce}
+      - {salesforce: Credit_Limit__c, netsuite: creditLimit, conflict: netsuite}
+      - {netsuite: subsidiary, value: {id: "1"}, direction: to_netsuite}
+    match:
+      keys: [{salesforce: Website, netsuite: url, normalise: domain}]
+      fuzzy: {name: {salesforce: Name, netsuite: companyName}, auto: 92, review: 75}
+    triggers: [{interval: 5s}]
+"""
+
+
+def demo_config_text(sf: dict[str, object], ns: dict[str, object], state_url: str) -> str:
+    """The demo's ``ledgerbridge.yaml`` for sandboxes that reported ``sf`` and ``ns``."""
+    return f"""\
+# Written by `ledgerbridge demo` for the local sandboxes.
+connections:
+  salesforce:
+    instance_url: {sf["instance_url"]}
+    api_version: "{sf.get("api_version", "62.0")}"
+    auth:
+      mode: password
+      client_id: {sf["client_id"]}
+      client_secret: ${{LB_DEMO_SF_SECRET:-{sf["client_secret"]}}}
+      username: {sf["username"]}
+      password: ${{LB_DEMO_SF_PASSWORD:-{sf["password"]}}}
+      security_token: ${{LB_DEMO_SF_TOKEN:-{sf.get("security_token", "")}}}
+  netsuite:
+    account_id: "{ns["account_id"]}"
+    base_url: {ns["base_url"]}
+    auth:
+      mode: tba
+      consumer_key: ${{LB_DEMO_NS_CK:-{ns["consumer_key"]}}}
+      consumer_secret: ${{LB_DEMO_NS_CS:-{ns["consumer_secret"]}}}
+      token_id: ${{LB_DEMO_NS_TK:-{ns["token_id"]}}}
+      token_secret: ${{LB_DEMO_NS_TS:-{ns["token_secret"]}}}
+    concurrency: 4
+state:
+  url: {state_url}
+{DEMO_LINKS}"""
+
+
+@dataclass
+class DemoSandboxes:
+    """The running sandboxes and where the demo keeps its files."""
+
+    process: SandboxProcess
+    directory: Path
+    config_file: Path
+    salesforce: dict[str, object] = field(default_factory=dict)
+    netsuite: dict[str, object] = field(default_factory=dict)
+
+    def stop(self) -> int:
+        """Stop the sandboxes."""
+        return self.process.stop()
+
+
+def start_demo_sandboxes(directory: Path | None = None, *, state_url: str | None = None,
+                         args: tuple[str, ...] = ()) -> DemoSandboxes:
+    """Start ``python -m ledgerbridge_sandbox up`` and write the demo configuration next to it.
+
+    Raises:
+        SandboxStartError: the sandboxes did not come up.
+    """
+    folder = directory or Path(tempfile.mkdtemp(prefix="ledgerbridge-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = start_sandbox("up", list(args), name="demo sandboxes", timeout_s=120)
+    sf, ns = _section(proc.info, "salesforce"), _section(proc.info, "netsuite")
+    url = state_url or f"sqlite:///{folder / 'state.db'}"
+    config_file = folder / "ledgerbridge.yaml"
+    config_file.write_text(demo_config_text(sf, ns, url), encoding="utf-8")
+    return DemoSandboxes(proc, folder, config_file, sf, ns)
+
+
+def _section(info: dict[str, object], key: str) -> dict[str, object]:
+    value = info.get(key)
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+class Simulator:
+    """People at work: edits on both sides at a gentle, realistic pace, through the systems' APIs.
+
+    Args:
+        runtime: the demo runtime (its connectors make the edits).
+        speed: 1.0 is about one edit every 6 seconds; 2.0 twice as often.
+        rng: random source (seeded for tests).
+        on_event: called with a sentence for each edit made.
+    """
+
+    def __init__(self, runtime: Runtime, *, speed: float = 1.0, rng: random.Random | None = None,
+                 on_event: Callable[[str], None] | None = None) -> None:
+        self.rt = runtime
+        self.speed = max(0.05, speed)
+        self.rng = rng or random.Random(7)
+        self.on_event = on_event or (lambda _m: None)
+        self.n_edits = 0
+
+    async def step(self) -> str | None:
+        """Make one edit on one side; return what was done (None when nothing could be edited)."""
+        if self.rng.random() < 0.6:
+            return await self._edit_salesforce()
+        return await self._edit_netsuite()
+
+    async def _edit_salesforce(self) -> str | None:
+        pages = self.rt.salesforce.read_changes("Account", None, fields=["Id", "Name", "Phone"],
+                                                priority=Priority.BACKFILL)
+        async for page in pages:
+            if not page.records:
+                return None
+            r = self.rng.choice(list(page.records))
+            phone = f"+1 512 555 {self.rng.randint(1000, 9999)}"
+            res = await self.rt.salesforce.upsert("Account", [Write({"Phone": phone}, id=r.id)],
+                                                  priority=Priority.BACKFILL)
+            self.n_edits += 1
+            ok = "" if res[0].ok else f" (failed: {res[0].error.message if res[0].error else ''})"
+            return f"Salesforce: {r.fields.get('Name')} phone changed to {phone}{ok}"
+        return None
+
+    async def _edit_netsuite(self) -> str | None:
+        pages = self.rt.netsuite.read_changes("customer", None, priority=Priority.BACKFILL)
+        async for page in pages:
+            if not page.records:
+                return None
+            r = self.rng.choice(list(page.records))
+            limit = float(self.rng.choice([5000, 10000, 25000, 50000, 100000]))
+            res = await self.rt.netsuite.upsert("customer", [Write({"creditLimit": limit}, id=r.id)],
+                                                priority=Priority.BACKFILL)
+            self.n_edits += 1
+            ok = "" if res[0].ok else f" (failed: {res[0].error.message if res[0].error else ''})"
+            return f"NetSuite: {r.fields.get('companyName')} credit limit set to {limit:,.0f}{ok}"
+        return None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Edit until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=6.0 / self.speed)
+                return
+            except TimeoutError:
+                pass
+            try:
+                message = await self.step()
+            except LedgerBridgeError as exc:
+                message = f"simulator edit failed: {exc}"
+            if message:
+                log.info("demo.simulator.edit", message=message)
+                self.on_event(message)
