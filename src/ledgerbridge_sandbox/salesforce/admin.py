@@ -71,8 +71,10 @@ async def _reseed(request: Request, require_seed: bool) -> Response:
     if scale is not None and (not isinstance(scale, int) or scale < 0):
         raise ApiError.single(400, "INVALID_INPUT", "scale must be a non-negative integer")
     state.reset(seed, scale)
-    counts = {name: state.org.store.count(name) for name in ("Account", "Contact", "Lead", "Opportunity",
-                                                              "OpportunityLineItem", "Product2", "User")}
+    counts = {
+        name: state.org.store.count(name)
+        for name in ("Account", "Contact", "Lead", "Opportunity", "OpportunityLineItem", "Product2", "User")
+    }
     return json_response(request, {"seed": state.config.seed, "scale": scale, "counts": counts})
 
 
@@ -110,18 +112,27 @@ async def changes(request: Request) -> Response:
         raise ApiError.single(400, "INVALID_INPUT", "after and limit must be integers") from None
     log = state.org.changes
     events = log.read_after(after, limit, q.get("entity"))
-    return json_response(request, {"events": [e.as_json() for e in events],
-                                   "latestReplayId": log.latest_replay_id(),
-                                   "earliestReplayId": log.earliest_replay_id()})
+    return json_response(
+        request,
+        {
+            "events": [e.as_json() for e in events],
+            "latestReplayId": log.latest_replay_id(),
+            "earliestReplayId": log.earliest_replay_id(),
+        },
+    )
 
 
 def _config_json(state: SandboxState) -> dict[str, Any]:
     cfg = state.config
     return {
-        "faults": state.org.faults.as_json(), "api_allocation": state.org.usage.allocation,
-        "api_usage": state.org.usage.used, "token_lifetime_s": state.sessions.lifetime_s,
-        "duplicate_rules": cfg.duplicate_rules, "duplicate_rule_action": cfg.duplicate_rule_action,
-        "validation_rules": [vars(r) for r in cfg.validation_rules], "multi_currency": cfg.multi_currency,
+        "faults": state.org.faults.as_json(),
+        "api_allocation": state.org.usage.allocation,
+        "api_usage": state.org.usage.used,
+        "token_lifetime_s": state.sessions.lifetime_s,
+        "duplicate_rules": cfg.duplicate_rules,
+        "duplicate_rule_action": cfg.duplicate_rule_action,
+        "validation_rules": [vars(r) for r in cfg.validation_rules],
+        "multi_currency": cfg.multi_currency,
         "api_version": cfg.api_version,
     }
 
@@ -201,7 +212,9 @@ async def tokens(request: Request) -> Response:
     username = body.get("username")
     user_id = state.org.user_id
     if username:
-        users = [u for u in state.org.live("User") if str(u.get("Username", "")).lower() == str(username).lower()]
+        users = [
+            u for u in state.org.live("User") if str(u.get("Username", "")).lower() == str(username).lower()
+        ]
         if not users:
             raise ApiError.single(404, "NOT_FOUND", f"no user {username}")
         user_id = users[0]["Id"]
@@ -214,10 +227,13 @@ async def convert_lead(request: Request) -> Response:
     state = _state(request)
     body = await _optional_body(request)
     result = state.org.convert_lead(
-        request.path_params["record_id"], account_id=body.get("accountId"), contact_id=body.get("contactId"),
+        request.path_params["record_id"],
+        account_id=body.get("accountId"),
+        contact_id=body.get("contactId"),
         create_opportunity=not bool(body.get("doNotCreateOpportunity", False)),
         opportunity_name=body.get("opportunityName"),
-        converted_status=str(body.get("convertedStatus") or "Closed - Converted"))
+        converted_status=str(body.get("convertedStatus") or "Closed - Converted"),
+    )
     return json_response(request, result)
 
 

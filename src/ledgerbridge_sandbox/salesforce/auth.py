@@ -63,12 +63,21 @@ def ensure_jwt_keys(directory: Path) -> JwtKeys:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "LedgerBridge sandbox connected app")])
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=3650)).sign(key, hashes.SHA256()))
-    keys.private_key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                        serialization.PrivateFormat.PKCS8,
-                                                        serialization.NoEncryption()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    keys.private_key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     keys.certificate_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return keys
 
@@ -79,12 +88,21 @@ def shared_key_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="lb-sf-sandbox-"))
 
 
-def load_public_key(path: Path) -> PublicKeyTypes:
-    """The public key of a PEM certificate or PEM public key file."""
+def load_public_key(path: Path) -> rsa.RSAPublicKey:
+    """The RSA public key of a PEM certificate or PEM public key file (JWT bearer is RS256 only).
+
+    Raises:
+        ValueError: the file does not hold an RSA key.
+    """
     data = path.read_bytes()
+    key: PublicKeyTypes
     if b"BEGIN CERTIFICATE" in data:
-        return x509.load_pem_x509_certificate(data).public_key()
-    return serialization.load_pem_public_key(data)
+        key = x509.load_pem_x509_certificate(data).public_key()
+    else:
+        key = serialization.load_pem_public_key(data)
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError(f"{path}: JWT bearer needs an RSA certificate or public key")
+    return key
 
 
 class OAuthError(Exception):
@@ -118,7 +136,8 @@ class Sessions:
         self.lifetime_s = lifetime_s
         self._cache: dict[str, list[Any]] = {}  # token -> [kind, user_id, last_used, persisted_at]
         for token, kind, user_id, last_used in store.db.execute(
-                "SELECT token, kind, user_id, last_used FROM sessions"):
+            "SELECT token, kind, user_id, last_used FROM sessions"
+        ):
             self._cache[token] = [kind, user_id, last_used, last_used]
 
     def issue(self, user_id: str, kind: str = "access") -> str:
@@ -128,8 +147,10 @@ class Sessions:
         else:
             token = f"{self.org_id[:15]}!AQ{secrets.token_urlsafe(66)}"
         now = self.clock.now().timestamp()
-        self.store.db.execute("INSERT INTO sessions (token, kind, user_id, issued_at, last_used) VALUES (?,?,?,?,?)",
-                              (token, kind, user_id, now, now))
+        self.store.db.execute(
+            "INSERT INTO sessions (token, kind, user_id, issued_at, last_used) VALUES (?,?,?,?,?)",
+            (token, kind, user_id, now, now),
+        )
         self._cache[token] = [kind, user_id, now, now]
         return token
 
@@ -167,21 +188,35 @@ def signature(client_secret: str, identity_url: str, issued_at: str) -> str:
     return base64.b64encode(mac.digest()).decode()
 
 
-def token_response(*, access_token: str, instance_url: str, org_id: str, user_id: str, client_secret: str,
-                   issued: datetime, scope: str | None = None) -> dict[str, Any]:
+def token_response(
+    *,
+    access_token: str,
+    instance_url: str,
+    org_id: str,
+    user_id: str,
+    client_secret: str,
+    issued: datetime,
+    scope: str | None = None,
+) -> dict[str, Any]:
     """The token endpoint's success body, keys in the recorded order (reference §1.2)."""
     identity = f"{instance_url}/id/{org_id}/{user_id}"
     issued_at = str(epoch_ms(issued))
-    body: dict[str, Any] = {"access_token": access_token, "instance_url": instance_url, "id": identity,
-                            "token_type": "Bearer", "issued_at": issued_at,
-                            "signature": signature(client_secret, identity, issued_at)}
+    body: dict[str, Any] = {
+        "access_token": access_token,
+        "instance_url": instance_url,
+        "id": identity,
+        "token_type": "Bearer",
+        "issued_at": issued_at,
+        "signature": signature(client_secret, identity, issued_at),
+    }
     if scope:
         body["scope"] = scope
     return body
 
 
-def verify_jwt(assertion: str, public_key: PublicKeyTypes, *, client_id: str, audiences: list[str],
-               now: datetime) -> str:
+def verify_jwt(
+    assertion: str, public_key: rsa.RSAPublicKey, *, client_id: str, audiences: list[str], now: datetime
+) -> str:
     """Check a JWT bearer assertion; returns its subject (the username).
 
     Raises:
@@ -194,9 +229,12 @@ def verify_jwt(assertion: str, public_key: PublicKeyTypes, *, client_id: str, au
     if header.get("alg") != "RS256":
         raise OAuthError("invalid_grant", "invalid assertion")
     try:
-        claims: dict[str, Any] = jwt.decode(assertion, public_key, algorithms=["RS256"],  # type: ignore[arg-type]
-                                            options={"verify_aud": False, "verify_exp": False,
-                                                     "verify_iat": False, "verify_nbf": False})
+        claims: dict[str, Any] = jwt.decode(
+            assertion,
+            public_key,
+            algorithms=["RS256"],
+            options={"verify_aud": False, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
+        )
     except jwt.PyJWTError:
         raise OAuthError("invalid_grant", "invalid assertion") from None
     if claims.get("iss") != client_id:
@@ -249,8 +287,18 @@ def parse_soap_login(body: bytes) -> SoapLogin | None:
     return SoapLogin(found["username"], found["password"], found.get("organizationId"))
 
 
-def soap_login_response(*, instance_url: str, version: str, org_id: str, org_name: str, session_id: str,
-                        user: dict[str, Any], lifetime_s: float, currency: str, multi_currency: bool) -> str:
+def soap_login_response(
+    *,
+    instance_url: str,
+    version: str,
+    org_id: str,
+    org_name: str,
+    session_id: str,
+    user: dict[str, Any],
+    lifetime_s: float,
+    currency: str,
+    multi_currency: bool,
+) -> str:
     """The partner API ``loginResponse`` envelope."""
     server = f"{instance_url}/services/Soap/u/{version}/{org_id[:15]}"
     meta = f"{instance_url}/services/Soap/m/{version}/{org_id[:15]}"
@@ -258,7 +306,9 @@ def soap_login_response(*, instance_url: str, version: str, org_id: str, org_nam
     def e(v: Any) -> str:
         return escape(str(v))
 
-    role = f"<roleId>{e(user['UserRoleId'])}</roleId>" if user.get("UserRoleId") else '<roleId xsi:nil="true"/>'
+    role = (
+        f"<roleId>{e(user['UserRoleId'])}</roleId>" if user.get("UserRoleId") else '<roleId xsi:nil="true"/>'
+    )
     return (
         '<?xml version="1.0" encoding="UTF-8"?>'
         '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
@@ -275,10 +325,12 @@ def soap_login_response(*, instance_url: str, version: str, org_id: str, org_nam
         "<orgHasPersonAccounts>false</orgHasPersonAccounts>"
         f"<organizationId>{e(org_id)}</organizationId>"
         f"<organizationMultiCurrency>{str(multi_currency).lower()}</organizationMultiCurrency>"
-        f"<organizationName>{e(org_name)}</organizationName><profileId>{e(user.get('ProfileId', ''))}</profileId>"
+        f"<organizationName>{e(org_name)}</organizationName>"
+        f"<profileId>{e(user.get('ProfileId', ''))}</profileId>"
         f"{role}<sessionSecondsValid>{int(lifetime_s)}</sessionSecondsValid>"
         '<userDefaultCurrencyIsoCode xsi:nil="true"/>'
-        f"<userEmail>{e(user.get('Email', ''))}</userEmail><userFullName>{e(user.get('Name', ''))}</userFullName>"
+        f"<userEmail>{e(user.get('Email', ''))}</userEmail>"
+        f"<userFullName>{e(user.get('Name', ''))}</userFullName>"
         f"<userId>{e(user['Id'])}</userId><userLanguage>en_US</userLanguage><userLocale>en_US</userLocale>"
         f"<userName>{e(user['Username'])}</userName><userTimeZone>{e(user.get('TimeZoneSidKey', 'GMT'))}"
         "</userTimeZone><userType>Standard</userType><userUiSkin>Theme3</userUiSkin></userInfo>"

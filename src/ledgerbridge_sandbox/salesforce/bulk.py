@@ -25,9 +25,15 @@ from starlette.responses import Response
 from ledgerbridge_sandbox.salesforce import ids
 from ledgerbridge_sandbox.salesforce.errors import ApiError, RecordError, not_found
 from ledgerbridge_sandbox.salesforce.org import CallContext
-from ledgerbridge_sandbox.salesforce.responses import empty_response, endpoint, json_body, json_response, read_body
-from ledgerbridge_sandbox.salesforce.soql.engine import FuncCall, Plan, bind
-from ledgerbridge_sandbox.salesforce.soql.parser import Query
+from ledgerbridge_sandbox.salesforce.responses import (
+    empty_response,
+    endpoint,
+    json_body,
+    json_response,
+    read_body,
+)
+from ledgerbridge_sandbox.salesforce.soql.engine import Plan, bind
+from ledgerbridge_sandbox.salesforce.soql.parser import FuncCall, Query
 from ledgerbridge_sandbox.salesforce.values import format_datetime
 
 if TYPE_CHECKING:
@@ -91,9 +97,15 @@ class Job:
 
     def info(self, full: bool = True) -> dict[str, Any]:
         """Job info as the API returns it (create response when ``full`` is false)."""
-        out: dict[str, Any] = {"id": self.id, "operation": self.operation, "object": self.object,
-                               "createdById": self.created_by, "createdDate": self.created,
-                               "systemModstamp": self.modstamp, "state": self.state}
+        out: dict[str, Any] = {
+            "id": self.id,
+            "operation": self.operation,
+            "object": self.object,
+            "createdById": self.created_by,
+            "createdDate": self.created,
+            "systemModstamp": self.modstamp,
+            "state": self.state,
+        }
         if self.external_id_field:
             out["externalIdFieldName"] = self.external_id_field
         out["concurrencyMode"] = "Parallel"
@@ -160,10 +172,20 @@ class BulkJobs:
             raise _job_error("INVALIDJOB", f"Invalid content type: {content}")
         self._serial += 1
         now = format_datetime(self.state.org.now())
-        job = Job(id=ids.make_id("750", self._serial), kind=kind, operation=operation, object=obj,
-                  api_version=ctx.version, created_by=ctx.user_id, created=now, modstamp=now,
-                  state="Open" if kind == "ingest" else "UploadComplete", ctx=ctx, line_ending=line_ending,
-                  column_delimiter=delimiter)
+        job = Job(
+            id=ids.make_id("750", self._serial),
+            kind=kind,
+            operation=operation,
+            object=obj,
+            api_version=ctx.version,
+            created_by=ctx.user_id,
+            created=now,
+            modstamp=now,
+            state="Open" if kind == "ingest" else "UploadComplete",
+            ctx=ctx,
+            line_ending=line_ending,
+            column_delimiter=delimiter,
+        )
         self.jobs[job.id] = job
         return job
 
@@ -277,12 +299,12 @@ class BulkJobs:
         self._batches.append((org.now().timestamp(), n_batches))
         try:
             for start in range(0, len(rows), ROWS_PER_TURN):
-                for row in rows[start:start + ROWS_PER_TURN]:
+                for row in rows[start : start + ROWS_PER_TURN]:
                     self._ingest_row(job, obj.name, header, row)
                     job.processed += 1
                 await asyncio.sleep(0)
         except asyncio.CancelledError:
-            job.unprocessed = rows[job.processed:]
+            job.unprocessed = rows[job.processed :]
             raise
         job.processing_ms = int((time.perf_counter() - started) * 1000)
         self._touch(job, "JobComplete")
@@ -333,8 +355,9 @@ class BulkJobs:
                 ext = job.external_id_field or "Id"
                 key = body.pop(ext, None) if ext.lower() != "id" else record_id
                 if not key:
-                    raise ApiError.single(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{ext}]",
-                                          [ext])
+                    raise ApiError.single(
+                        400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{ext}]", [ext]
+                    )
                 rid, created = org.upsert(ctx, type_name, ext, str(key), body)
             else:
                 org.delete(ctx, type_name, record_id)
@@ -404,7 +427,7 @@ class BulkJobs:
         job.result_header = [h for h, _ in plan.columns]
         getters = [g for _, g in plan.columns]
         for start in range(0, len(rows), 2000):
-            job.result_rows.extend([[g(r) for g in getters] for r in rows[start:start + 2000]])
+            job.result_rows.extend([[g(r) for g in getters] for r in rows[start : start + 2000]])
             await asyncio.sleep(0)
         job.processed = len(job.result_rows)
         job.processing_ms = int((time.perf_counter() - started) * 1000)
@@ -425,9 +448,13 @@ class BulkJobs:
             except (ValueError, UnicodeDecodeError):
                 raise _job_error("INVALIDLOCATOR", f"Invalid locator: {locator}") from None
         size = max_records if max_records and max_records > 0 else len(job.result_rows) or 1
-        page = job.result_rows[offset:offset + size]
+        page = job.result_rows[offset : offset + size]
         end = offset + len(page)
-        nxt = "null" if end >= len(job.result_rows) else base64.b64encode(str(end).encode()).decode().rstrip("=")
+        nxt = (
+            "null"
+            if end >= len(job.result_rows)
+            else base64.b64encode(str(end).encode()).decode().rstrip("=")
+        )
         text = _csv(job.result_header, page, LINE_ENDINGS[job.line_ending], DELIMITERS[job.column_delimiter])
         return text, nxt, len(page)
 
@@ -446,6 +473,7 @@ class BulkJobs:
 
 # -- HTTP handlers ------------------------------------------------------------------------------
 
+
 def _jobs(request: Request) -> BulkJobs:
     state: SandboxState = request.scope["sf.state"]
     return state.bulk
@@ -453,8 +481,9 @@ def _jobs(request: Request) -> BulkJobs:
 
 def _ctx(request: Request) -> CallContext:
     base: CallContext = request.scope["sf.ctx"]
-    return CallContext(base.user_id, base.version, base.client, "bulkapi", base.allow_save,
-                       base.include_record_details)
+    return CallContext(
+        base.user_id, base.version, base.client, "bulkapi", base.allow_save, base.include_record_details
+    )
 
 
 @endpoint
@@ -498,8 +527,11 @@ async def ingest_results(request: Request) -> Response:
     jobs = _jobs(request)
     job = jobs.get(request.path_params["job_id"], "ingest")
     kind = request.path_params["kind"].lower()
-    which = {"successfulresults": "successful", "failedresults": "failed",
-             "unprocessedrecords": "unprocessed"}.get(kind)
+    which = {
+        "successfulresults": "successful",
+        "failedresults": "failed",
+        "unprocessedrecords": "unprocessed",
+    }.get(kind)
     if which is None:
         raise not_found()
     return Response(jobs.results(job, which), media_type=CSV_TYPE)
@@ -537,13 +569,15 @@ async def query_results(request: Request) -> Response:
     jobs = _jobs(request)
     job = jobs.get(request.path_params["job_id"], "query")
     if job.api_version != _ctx(request).version:
-        raise _job_error("INVALIDVERSION", "Results must be requested with the API version that created the job",
-                         409)
+        raise _job_error(
+            "INVALIDVERSION", "Results must be requested with the API version that created the job", 409
+        )
     raw_max = request.query_params.get("maxRecords")
     try:
         max_records = int(raw_max) if raw_max else None
     except ValueError:
         raise _job_error("INVALIDPARAMETER", f"Invalid maxRecords: {raw_max}") from None
     text, locator, n = jobs.query_page(job, request.query_params.get("locator"), max_records)
-    return Response(text, media_type=CSV_TYPE,
-                    headers={"Sforce-Locator": locator, "Sforce-NumberOfRecords": str(n)})
+    return Response(
+        text, media_type=CSV_TYPE, headers={"Sforce-Locator": locator, "Sforce-NumberOfRecords": str(n)}
+    )

@@ -39,7 +39,9 @@ class ChangeEvent:
     @property
     def channel(self) -> str:
         """The CometD channel, e.g. ``/data/AccountChangeEvent`` or ``/data/Foo__ChangeEvent``."""
-        name = self.entity[:-3] + "__ChangeEvent" if self.entity.endswith("__c") else self.entity + "ChangeEvent"
+        name = (
+            self.entity[:-3] + "__ChangeEvent" if self.entity.endswith("__c") else self.entity + "ChangeEvent"
+        )
         return f"/data/{name}"
 
     @property
@@ -50,8 +52,12 @@ class ChangeEvent:
 
     def as_json(self) -> dict[str, Any]:
         """The event as the admin API returns it (CometD-like ``{channel, payload, event}``)."""
-        return {"channel": self.channel, "replayId": self.replay_id, "payload": self.payload,
-                "event": {"replayId": self.replay_id}}
+        return {
+            "channel": self.channel,
+            "replayId": self.replay_id,
+            "payload": self.payload,
+            "event": {"replayId": self.replay_id},
+        }
 
 
 class ChangeLog:
@@ -73,8 +79,18 @@ class ChangeLog:
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._last_purge_ms = 0
 
-    def append(self, *, entity: str, record_ids: list[str], change_type: str, fields: dict[str, Any],
-               changed_fields: list[str], nulled_fields: list[str], commit_user: str, origin: str) -> None:
+    def append(
+        self,
+        *,
+        entity: str,
+        record_ids: list[str],
+        change_type: str,
+        fields: dict[str, Any],
+        changed_fields: list[str],
+        nulled_fields: list[str],
+        commit_user: str,
+        origin: str,
+    ) -> None:
         """Record one change; call inside the store transaction that makes the change.
 
         Args:
@@ -95,15 +111,24 @@ class ChangeLog:
         self._tx_seq += 1
         now_ms = epoch_ms(self.clock.now())
         header = {
-            "entityName": entity, "recordIds": record_ids, "changeType": change_type,
-            "changeOrigin": origin, "transactionKey": self._tx_key, "sequenceNumber": self._tx_seq,
-            "commitTimestamp": now_ms, "commitNumber": now_ms * 1000 + serial % 1000,
-            "commitUser": commit_user, "nulledFields": nulled_fields, "diffFields": [],
+            "entityName": entity,
+            "recordIds": record_ids,
+            "changeType": change_type,
+            "changeOrigin": origin,
+            "transactionKey": self._tx_key,
+            "sequenceNumber": self._tx_seq,
+            "commitTimestamp": now_ms,
+            "commitNumber": now_ms * 1000 + serial % 1000,
+            "commitUser": commit_user,
+            "nulledFields": nulled_fields,
+            "diffFields": [],
             "changedFields": changed_fields,
         }
         payload = {"ChangeEventHeader": header, **fields}
-        self.store.db.execute("INSERT INTO change_events (entity, commit_ms, payload) VALUES (?, ?, ?)",
-                              (entity, now_ms, json.dumps(payload, separators=(",", ":"))))
+        self.store.db.execute(
+            "INSERT INTO change_events (entity, commit_ms, payload) VALUES (?, ?, ?)",
+            (entity, now_ms, json.dumps(payload, separators=(",", ":"))),
+        )
         self.store.after_commit(self._notify)
         if now_ms - self._last_purge_ms > 60_000:
             self.purge()
@@ -136,8 +161,10 @@ class ChangeLog:
             params.append(entity)
         sql += " ORDER BY replay_id LIMIT ?"
         params.append(limit)
-        return [ChangeEvent(int(r[0]), str(r[1]), int(r[2]), json.loads(r[3]))
-                for r in self.store.db.execute(sql, params)]
+        return [
+            ChangeEvent(int(r[0]), str(r[1]), int(r[2]), json.loads(r[3]))
+            for r in self.store.db.execute(sql, params)
+        ]
 
     def latest_replay_id(self) -> int:
         """The newest replay id ever assigned (0 when none)."""

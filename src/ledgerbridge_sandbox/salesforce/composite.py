@@ -48,8 +48,9 @@ def _ctx(request: Request) -> CallContext:
 
 
 def _rolled_back() -> dict[str, Any]:
-    return RecordError("ALL_OR_NONE_OPERATION_ROLLED_BACK", MESSAGES["ALL_OR_NONE_OPERATION_ROLLED_BACK"],
-                       []).collection()
+    return RecordError(
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK", MESSAGES["ALL_OR_NONE_OPERATION_ROLLED_BACK"], []
+    ).collection()
 
 
 def _failure(err: ApiError, record_id: str | None = None) -> dict[str, Any]:
@@ -68,8 +69,11 @@ def _flag(value: Any) -> bool:
 
 
 def _limit_error() -> ApiError:
-    return ApiError.single(400, "EXCEEDED_ID_LIMIT",
-                           f"record limit reached. cannot submit more than {MAX_COLLECTION} records into this call")
+    return ApiError.single(
+        400,
+        "EXCEEDED_ID_LIMIT",
+        f"record limit reached. cannot submit more than {MAX_COLLECTION} records into this call",
+    )
 
 
 def _records_body(body: Any) -> tuple[list[Any], bool]:
@@ -94,8 +98,9 @@ def _item_id(item: Any) -> str | None:
     return ids.normalize(str(raw)) if raw else None
 
 
-def _run_collection(state: SandboxState, all_or_none: bool, items: list[Any],
-                    work: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:
+def _run_collection(
+    state: SandboxState, all_or_none: bool, items: list[Any], work: Callable[[Any], dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Run ``work(item)`` per item inside one transaction; roll everything back when required."""
     results: list[dict[str, Any]] = []
     failed = False
@@ -109,7 +114,9 @@ def _run_collection(state: SandboxState, all_or_none: bool, items: list[Any],
                 failed = True
                 results.append(_failure(err, _item_id(item)))
         if failed and all_or_none:
-            results = [r if not r["success"] else {"success": False, "errors": [_rolled_back()]} for r in results]
+            results = [
+                r if not r["success"] else {"success": False, "errors": [_rolled_back()]} for r in results
+            ]
             raise Rollback()
     return results
 
@@ -137,6 +144,7 @@ async def collections(request: Request) -> Response:
     records, all_or_none = _records_body(await json_body(request))
 
     if request.method == "POST":
+
         def create(rec: Any) -> dict[str, Any]:
             type_name = _type_of(rec)
             if isinstance(rec, dict) and rec.get("Id"):
@@ -200,7 +208,9 @@ async def collections_upsert(request: Request) -> Response:
             raise ApiError.single(400, "INVALID_TYPE", f"Record type {rec_type} does not match {obj.name}")
         key = next((v for k, v in rec.items() if k.lower() == field_def.lname), None)
         if key is None or key == "":
-            raise ApiError.single(400, "MISSING_ARGUMENT", f"{field_def.name} not specified", [field_def.name])
+            raise ApiError.single(
+                400, "MISSING_ARGUMENT", f"{field_def.name} not specified", [field_def.name]
+            )
         body = {k: v for k, v in rec.items() if k.lower() != field_def.lname}
         rid, created = org.upsert(ctx, obj.name, field_def.name, str(key), body)
         return {"id": rid, "success": True, "errors": [], "created": created}
@@ -210,8 +220,10 @@ async def collections_upsert(request: Request) -> Response:
 
 # -- internal dispatch for composite subrequests ------------------------------------------------
 
-async def dispatch(request: Request, method: str, url: str, body: Any, headers: dict[str, str] | None = None
-                   ) -> tuple[int, dict[str, str], Any]:
+
+async def dispatch(
+    request: Request, method: str, url: str, body: Any, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
     """Run one subrequest through the app's routes (no auth, no counting).
 
     Returns:
@@ -226,16 +238,32 @@ async def dispatch(request: Request, method: str, url: str, body: Any, headers: 
     if m is None or m.group(1) not in state.config.api_versions:
         return 404, {}, [{"errorCode": "NOT_FOUND", "message": MESSAGES["NOT_FOUND"]}]
     base_ctx = _ctx(request)
-    ctx = CallContext(base_ctx.user_id, m.group(1), base_ctx.client, base_ctx.api, base_ctx.allow_save,
-                      base_ctx.include_record_details)
+    ctx = CallContext(
+        base_ctx.user_id,
+        m.group(1),
+        base_ctx.client,
+        base_ctx.api,
+        base_ctx.allow_save,
+        base_ctx.include_record_details,
+    )
     raw = b"" if body is None else json.dumps(body).encode()
     header_list = [(b"content-type", b"application/json")]
     header_list += [(k.lower().encode(), str(v).encode()) for k, v in (headers or {}).items()]
     scope: dict[str, Any] = {
-        "type": "http", "http_version": "1.1", "method": method.upper(), "path": path,
-        "raw_path": parts.path.encode(), "root_path": "", "scheme": request.url.scheme,
-        "query_string": parts.query.encode(), "headers": header_list, "client": request.scope.get("client"),
-        "server": request.scope.get("server"), "app": request.scope.get("app"), "sf.state": state, "sf.ctx": ctx,
+        "type": "http",
+        "http_version": "1.1",
+        "method": method.upper(),
+        "path": path,
+        "raw_path": parts.path.encode(),
+        "root_path": "",
+        "scheme": request.url.scheme,
+        "query_string": parts.query.encode(),
+        "headers": header_list,
+        "client": request.scope.get("client"),
+        "server": request.scope.get("server"),
+        "app": request.scope.get("app"),
+        "sf.state": state,
+        "sf.ctx": ctx,
         "state": {},
     }
     router = request.scope["app"].router
@@ -251,8 +279,16 @@ async def dispatch(request: Request, method: str, url: str, body: Any, headers: 
             partial = True
     if chosen is None:
         if partial:
-            return 405, {}, [{"errorCode": "METHOD_NOT_ALLOWED",
-                              "message": f"HTTP Method '{method.upper()}' not allowed."}]
+            return (
+                405,
+                {},
+                [
+                    {
+                        "errorCode": "METHOD_NOT_ALLOWED",
+                        "message": f"HTTP Method '{method.upper()}' not allowed.",
+                    }
+                ],
+            )
         return 404, {}, [{"errorCode": "NOT_FOUND", "message": MESSAGES["NOT_FOUND"]}]
     sent: list[dict[str, Any]] = []
 
@@ -276,7 +312,7 @@ async def dispatch(request: Request, method: str, url: str, body: Any, headers: 
     return int(start["status"]), keep, parsed
 
 
-class _Unresolved(Exception):  # noqa: N818 - internal signal
+class _Unresolved(Exception):
     def __init__(self, expression: str, ref: str) -> None:
         super().__init__(expression)
         self.expression = expression
@@ -298,6 +334,7 @@ def _walk(value: Any, path: str) -> Any:
 
 def _substitute(value: Any, results: dict[str, Any]) -> Any:
     if isinstance(value, str):
+
         def lookup(m: re.Match[str]) -> Any:
             ref, path = m.group(1), m.group(2)
             if ref not in results:
@@ -322,8 +359,9 @@ def _halted() -> list[dict[str, str]]:
     return [{"errorCode": "PROCESSING_HALTED", "message": MESSAGES["PROCESSING_HALTED"]}]
 
 
-async def _run_composite(request: Request, subrequests: list[dict[str, Any]], all_or_none: bool
-                         ) -> tuple[list[dict[str, Any]], bool]:
+async def _run_composite(
+    request: Request, subrequests: list[dict[str, Any]], all_or_none: bool
+) -> tuple[list[dict[str, Any]], bool]:
     """Run composite subrequests in one transaction; returns the responses and whether all succeeded."""
     store = _state(request).org.store
     responses: list[dict[str, Any]] = []
@@ -333,31 +371,51 @@ async def _run_composite(request: Request, subrequests: list[dict[str, Any]], al
         for sub in subrequests:
             ref = str(sub.get("referenceId"))
             if not ok and all_or_none:
-                responses.append({"body": _halted(), "httpHeaders": {}, "httpStatusCode": 400, "referenceId": ref})
+                responses.append(
+                    {"body": _halted(), "httpHeaders": {}, "httpStatusCode": 400, "referenceId": ref}
+                )
                 continue
             try:
                 url = _substitute(str(sub.get("url") or ""), results)
                 body = _substitute(sub.get("body"), results)
             except _Unresolved as exc:
                 ok = False
-                text = (f"Invalid reference specified. No value for {exc.expression[2:-1]} found in {exc.ref}. "
-                        f"Provided referenceId ('{exc.ref}') is case-sensitive.")
-                responses.append({"body": [{"errorCode": "PROCESSING_HALTED", "message": text}], "httpHeaders": {},
-                                  "httpStatusCode": 400, "referenceId": ref})
+                text = (
+                    f"Invalid reference specified. No value for {exc.expression[2:-1]} found in {exc.ref}. "
+                    f"Provided referenceId ('{exc.ref}') is case-sensitive."
+                )
+                responses.append(
+                    {
+                        "body": [{"errorCode": "PROCESSING_HALTED", "message": text}],
+                        "httpHeaders": {},
+                        "httpStatusCode": 400,
+                        "referenceId": ref,
+                    }
+                )
                 continue
             with store.transaction():
-                status, headers, out = await dispatch(request, str(sub.get("method") or "GET"), str(url), body,
-                                                      sub.get("httpHeaders") or None)
-                responses.append({"body": out, "httpHeaders": headers, "httpStatusCode": status,
-                                  "referenceId": ref})
+                status, headers, out = await dispatch(
+                    request, str(sub.get("method") or "GET"), str(url), body, sub.get("httpHeaders") or None
+                )
+                responses.append(
+                    {"body": out, "httpHeaders": headers, "httpStatusCode": status, "referenceId": ref}
+                )
                 if status >= 400:
                     ok = False
                     raise Rollback()
                 results[ref] = out
         if not ok and all_or_none:
-            responses = [r if r["httpStatusCode"] >= 400 else
-                         {"body": _halted(), "httpHeaders": {}, "httpStatusCode": 400,
-                          "referenceId": r["referenceId"]} for r in responses]
+            responses = [
+                r
+                if r["httpStatusCode"] >= 400
+                else {
+                    "body": _halted(),
+                    "httpHeaders": {},
+                    "httpStatusCode": 400,
+                    "referenceId": r["referenceId"],
+                }
+                for r in responses
+            ]
             raise Rollback()
     return responses, ok
 
@@ -366,8 +424,11 @@ def _check_subrequests(subrequests: Any, limit: int) -> list[dict[str, Any]]:
     if not isinstance(subrequests, list) or not subrequests:
         raise ApiError.single(400, "JSON_PARSER_ERROR", "compositeRequest must be a non-empty array")
     if len(subrequests) > limit:
-        raise ApiError.single(400, "LIMIT_EXCEEDED",
-                              f"Limit exceeded: Composite requests cannot have more than {limit} subrequests")
+        raise ApiError.single(
+            400,
+            "LIMIT_EXCEEDED",
+            f"Limit exceeded: Composite requests cannot have more than {limit} subrequests",
+        )
     seen: set[str] = set()
     for sub in subrequests:
         if not isinstance(sub, dict):
@@ -376,11 +437,15 @@ def _check_subrequests(subrequests: Any, limit: int) -> list[dict[str, Any]]:
         if not isinstance(ref, str) or not _REF_ID_RE.match(ref):
             raise ApiError.single(400, "INVALID_INPUT", f"Invalid referenceId: {ref}")
         if ref in seen:
-            raise ApiError.single(400, "INVALID_INPUT", f"Duplicate referenceId provided in the request: {ref}")
+            raise ApiError.single(
+                400, "INVALID_INPUT", f"Duplicate referenceId provided in the request: {ref}"
+            )
         seen.add(ref)
-        for name in (sub.get("httpHeaders") or {}):
+        for name in sub.get("httpHeaders") or {}:
             if str(name).lower() in _FORBIDDEN_SUB_HEADERS:
-                raise ApiError.single(400, "INVALID_INPUT", f"The header {name} is not allowed in a subrequest")
+                raise ApiError.single(
+                    400, "INVALID_INPUT", f"The header {name} is not allowed in a subrequest"
+                )
     return subrequests
 
 
@@ -406,8 +471,13 @@ async def graph(request: Request) -> Response:
     for g in graphs:
         subrequests = _check_subrequests((g or {}).get("compositeRequest"), MAX_GRAPH_NODES)
         responses, ok = await _run_composite(request, subrequests, True)
-        out.append({"graphId": g.get("graphId"), "graphResponse": {"compositeResponse": responses},
-                    "isSuccessful": ok})
+        out.append(
+            {
+                "graphId": g.get("graphId"),
+                "graphResponse": {"compositeResponse": responses},
+                "isSuccessful": ok,
+            }
+        )
     return json_response(request, {"graphs": out})
 
 
@@ -419,15 +489,27 @@ async def batch(request: Request) -> Response:
     if not isinstance(subrequests, list) or not subrequests:
         raise ApiError.single(400, "JSON_PARSER_ERROR", "batchRequests must be a non-empty array")
     if len(subrequests) > MAX_SUBREQUESTS:
-        raise ApiError.single(400, "LIMIT_EXCEEDED",
-                              f"Limit exceeded: Batch requests cannot have more than {MAX_SUBREQUESTS} subrequests")
+        raise ApiError.single(
+            400,
+            "LIMIT_EXCEEDED",
+            f"Limit exceeded: Batch requests cannot have more than {MAX_SUBREQUESTS} subrequests",
+        )
     halt = _flag(body.get("haltOnError", False))
     results: list[dict[str, Any]] = []
     has_errors = False
     for sub in subrequests:
         if has_errors and halt:
-            results.append({"statusCode": 412, "result": [{"errorCode": "BATCH_PROCESSING_HALTED",
-                                                           "message": "Batch processing halted per request"}]})
+            results.append(
+                {
+                    "statusCode": 412,
+                    "result": [
+                        {
+                            "errorCode": "BATCH_PROCESSING_HALTED",
+                            "message": "Batch processing halted per request",
+                        }
+                    ],
+                }
+            )
             continue
         url = str((sub or {}).get("url") or "")
         if not url.startswith("/"):
@@ -486,7 +568,9 @@ async def tree(request: Request) -> Response:
         for rec in records:
             insert(root.name, rec, None, None)
         if count > MAX_TREE:
-            raise ApiError.single(400, "LIMIT_EXCEEDED", f"Limit exceeded: cannot insert more than {MAX_TREE} records")
+            raise ApiError.single(
+                400, "LIMIT_EXCEEDED", f"Limit exceeded: cannot insert more than {MAX_TREE} records"
+            )
         if errors:
             raise Rollback()
     if errors:

@@ -30,48 +30,65 @@ MESSAGES: dict[str, str] = {
     "INVALID_FIELD": "No such column '{field}' on sobject of type {type}",  # [R]
     "INVALID_FIELD_FOR_INSERT_UPDATE": (  # [R]
         "Unable to create/update fields: {fields}. Please check the security settings of this field and "
-        "verify that it is read/write for your profile or permission set."),
+        "verify that it is read/write for your profile or permission set."
+    ),
     "STRING_TOO_LONG": "{label}: data value too large: {value} (max length={length})",  # [R]
-    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST": "{label}: bad value for restricted picklist field: {value}",  # [R]
+    # [R]
+    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST": "{label}: bad value for restricted picklist field: {value}",
     "DUPLICATE_VALUE": "duplicate value found: {field} duplicates value on record with id: {id}",  # [R]
     "DUPLICATES_DETECTED": (  # [R]
-        "You're creating a duplicate record. We recommend you use an existing record instead."),
+        "You're creating a duplicate record. We recommend you use an existing record instead."
+    ),
     "UNABLE_TO_LOCK_ROW": "unable to obtain exclusive access to this record or 1 records: {id}",  # [R]
     "INVALID_CROSS_REFERENCE_KEY": "invalid cross reference id",  # [M]
     "MALFORMED_ID": "{label}: id value of incorrect type: {value}",  # [M]
     "INVALID_EMAIL_ADDRESS": "{label}: invalid email address: {value}",  # [R] (tree example)
     "JSON_PARSER_ERROR": (  # [M]
         "Cannot deserialize instance of {type} from VALUE_STRING value {value} or request may be missing "
-        "a required field"),
+        "a required field"
+    ),
     "STANDARD_PRICE_NOT_DEFINED": "Before creating a custom price, create a standard price.",  # [R]
     "PBE_MISSING": (  # [R]
         "field integrity exception: PricebookEntryId, unknown (versions 3.0 and higher must specify "
-        "pricebook entry id; others must specify product id)"),
+        "pricebook entry id; others must specify product id)"
+    ),
     "PBE_OTHER_PRICEBOOK": (  # [M]
         "field integrity exception: PricebookEntryId (pricebook entry is in a different pricebook than the "
-        "one assigned to the opportunity)"),
+        "one assigned to the opportunity)"
+    ),
     "PBE_INACTIVE": "field integrity exception: PricebookEntryId (pricebook entry is inactive)",  # [M]
     "PBE_CURRENCY": (  # [M]
         "field integrity exception: PricebookEntryId (pricebook entry currency code does not match "
-        "opportunity currency code)"),
+        "opportunity currency code)"
+    ),
     "PBE_DUPLICATE": "This price definition already exists in this price book",  # [M]
     "PBE_STANDARD_USES_STANDARD": (  # [M]
-        "field integrity exception: UseStandardPrice (standard price entry cannot use standard price)"),
+        "field integrity exception: UseStandardPrice (standard price entry cannot use standard price)"
+    ),
     "PBE_UNIT_PRICE_LOCKED": (  # [M]
-        "field integrity exception: UnitPrice (cannot change unit price when using standard price)"),
-    "OLI_PRICE_MISSING": "field integrity exception: TotalPrice (must specify either TotalPrice or UnitPrice)",
+        "field integrity exception: UnitPrice (cannot change unit price when using standard price)"
+    ),
+    "OLI_PRICE_MISSING": (  # [M]
+        "field integrity exception: TotalPrice (must specify either TotalPrice or UnitPrice)"
+    ),
     "OLI_PRICE_BOTH": "field integrity exception: TotalPrice (cannot specify both TotalPrice and UnitPrice)",
     "OLI_BOTH_UPDATE": "Cannot change both 'UnitPrice' and 'TotalPrice' in update call",  # [R]
     "OPP_PRICEBOOK_CHANGE": (  # [M]
-        "field integrity exception: Pricebook2Id (cannot change pricebook on opportunity with line items)"),
+        "field integrity exception: Pricebook2Id (cannot change pricebook on opportunity with line items)"
+    ),
     "OPP_CURRENCY_CHANGE": (  # [M]
-        "field integrity exception: CurrencyIsoCode (cannot change currency on an opportunity with line items)"),
+        "field integrity exception: CurrencyIsoCode "
+        "(cannot change currency on an opportunity with line items)"
+    ),
     "ALL_OR_NONE_OPERATION_ROLLED_BACK": (  # [M]
-        "Record rolled back because not all records were valid and the request was using AllOrNone header"),
+        "Record rolled back because not all records were valid and the request was using AllOrNone header"
+    ),
     "PROCESSING_HALTED": (  # [M]
-        "The transaction was rolled back since another operation in the same transaction failed."),
+        "The transaction was rolled back since another operation in the same transaction failed."
+    ),
     "SERVER_UNAVAILABLE": "Server temporarily unavailable. Please try again later.",  # [M]
-    "FOREIGN_KEY_NOT_FOUND": "Foreign key external ID: {value} not found for field {field} in entity {type}",  # [M]
+    # [M]
+    "FOREIGN_KEY_NOT_FOUND": "Foreign key external ID: {value} not found for field {field} in entity {type}",
     "EXTERNAL_ID_FIELD": "Provided external ID field does not exist or is not accessible: {field}",  # [R]
 }
 

@@ -118,9 +118,13 @@ class FaultInjector:
     def as_json(self) -> dict[str, Any]:
         """The knobs as the admin API shows them."""
         f = self.faults
-        return {"latency_ms": f.latency_ms,
-                "latency_jitter_ms": list(f.latency_jitter_ms) if f.latency_jitter_ms else None,
-                "server_error_rate": f.server_error_rate, "lock_row_rate": f.lock_row_rate, "seed": f.seed}
+        return {
+            "latency_ms": f.latency_ms,
+            "latency_jitter_ms": list(f.latency_jitter_ms) if f.latency_jitter_ms else None,
+            "server_error_rate": f.server_error_rate,
+            "lock_row_rate": f.lock_row_rate,
+            "seed": f.seed,
+        }
 
 
 class RequestLog:
@@ -144,6 +148,7 @@ class RequestLog:
 
     def as_json(self) -> dict[str, Any]:
         """``{"total": n, "requests": [{"method","route","status","count"}, ...]}``."""
-        rows = [{"method": m, "route": r, "status": s, "count": c}
-                for (m, r, s), c in sorted(self.counts.items())]
+        rows = [
+            {"method": m, "route": r, "status": s, "count": c} for (m, r, s), c in sorted(self.counts.items())
+        ]
         return {"total": self.total, "requests": rows}

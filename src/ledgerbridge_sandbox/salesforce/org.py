@@ -114,9 +114,12 @@ class Org:
     def __init__(self, config: SalesforceSandboxConfig, store: Store | None = None) -> None:
         self.config = config
         self.clock = config.clock
-        self.schema: Schema = load_schema(config.schema_files, multi_currency=config.multi_currency,
-                                          currencies=config.currencies,
-                                          corporate_currency=config.corporate_currency)
+        self.schema: Schema = load_schema(
+            config.schema_files,
+            multi_currency=config.multi_currency,
+            currencies=config.currencies,
+            corporate_currency=config.corporate_currency,
+        )
         self.store = store or Store(config.data)
         self.changes = ChangeLog(self.store, self.clock)
         self.faults = FaultInjector(config.faults)
@@ -184,9 +187,13 @@ class Org:
         for f in obj.fields.values():
             if f.name == "Id":
                 continue
-            if f.unique or f.external_id or f.id_lookup or (dup and dup[0] == f.name):
-                out.append(f)
-            elif f.type == "reference" and f.name not in _SYSTEM_STAMPS and f.name != "OwnerId":
+            if (
+                f.unique
+                or f.external_id
+                or f.id_lookup
+                or (dup and dup[0] == f.name)
+                or (f.type == "reference" and f.name not in _SYSTEM_STAMPS and f.name != "OwnerId")
+            ):
                 out.append(f)
         return out
 
@@ -212,8 +219,11 @@ class Org:
     def children(self, child_type: str, fk_field: str, parent_id: str) -> list[Record]:
         """Live child records pointing at ``parent_id`` through ``fk_field``."""
         store = self.store
-        return [r for rid in store.find_key(child_type, fk_field.lower(), parent_id.lower())
-                if (r := store.get(child_type, rid)) is not None]
+        return [
+            r
+            for rid in store.find_key(child_type, fk_field.lower(), parent_id.lower())
+            if (r := store.get(child_type, rid)) is not None
+        ]
 
     def live(self, type_name: str) -> Iterable[Record]:
         """Live (not deleted) records of a type."""
@@ -240,10 +250,13 @@ class Org:
             return dict(sorted(parts.items()))
         return rec.get(f.name)
 
-    def render(self, obj: ObjectDef, rec: Record, version: str, fields: list[FieldDef] | None = None
-               ) -> dict[str, Any]:
+    def render(
+        self, obj: ObjectDef, rec: Record, version: str, fields: list[FieldDef] | None = None
+    ) -> dict[str, Any]:
         """A record as REST returns it: ``attributes`` first, then the fields (nulls included)."""
-        out: dict[str, Any] = {"attributes": {"type": obj.name, "url": self.url(obj.name, rec["Id"], version)}}
+        out: dict[str, Any] = {
+            "attributes": {"type": obj.name, "url": self.url(obj.name, rec["Id"], version)}
+        }
         for f in fields if fields is not None else obj.fields.values():
             out[f.name] = self.field_value(obj, f, rec)
         return out
@@ -267,8 +280,9 @@ class Org:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def retrieve(self, type_name: str, record_id: str, version: str,
-                 field_names: list[str] | None = None) -> dict[str, Any]:
+    def retrieve(
+        self, type_name: str, record_id: str, version: str, field_names: list[str] | None = None
+    ) -> dict[str, Any]:
         """Read one record by id.
 
         Raises:
@@ -332,8 +346,9 @@ class Org:
         with self.store.transaction():
             self._save(ctx, obj, values, rec)
 
-    def upsert(self, ctx: CallContext, type_name: str, field_name: str, value: str, body: Any
-               ) -> tuple[str, bool]:
+    def upsert(
+        self, ctx: CallContext, type_name: str, field_name: str, value: str, body: Any
+    ) -> tuple[str, bool]:
         """Upsert by an external id: returns ``(id, created)``.
 
         Raises:
@@ -415,8 +430,7 @@ class Org:
         if self.faults.lock_row():
             raise _err("UNABLE_TO_LOCK_ROW", message("UNABLE_TO_LOCK_ROW", id=record_id), [])
 
-    def _coerce(self, obj: ObjectDef, body: dict[str, Any], creating: bool, system: bool
-                ) -> dict[str, Any]:
+    def _coerce(self, obj: ObjectDef, body: dict[str, Any], creating: bool, system: bool) -> dict[str, Any]:
         values: dict[str, Any] = {}
         not_writable: list[str] = []
         for key, raw in body.items():
@@ -434,8 +448,11 @@ class Org:
                 continue
             values[f.name] = self._coerce_value(obj, f, raw)
         if not_writable:
-            raise _err("INVALID_FIELD_FOR_INSERT_UPDATE",
-                       message("INVALID_FIELD_FOR_INSERT_UPDATE", fields=", ".join(not_writable)), not_writable)
+            raise _err(
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                message("INVALID_FIELD_FOR_INSERT_UPDATE", fields=", ".join(not_writable)),
+                not_writable,
+            )
         return values
 
     def _resolve_foreign_key(self, obj: ObjectDef, rel: FieldDef, raw: dict[str, Any]) -> str:
@@ -443,8 +460,11 @@ class Org:
         target = self.object(target_name)
         keys = [(k, v) for k, v in raw.items() if k != "attributes"]
         if len(keys) != 1:
-            raise _err("INVALID_FIELD", f"A foreign key reference for {rel.relationship_name} must name exactly "
-                                        "one external ID field")
+            raise _err(
+                "INVALID_FIELD",
+                f"A foreign key reference for {rel.relationship_name} must name exactly "
+                "one external ID field",
+            )
         fname, value = keys[0]
         f = target.field(fname)
         if f is None or not (f.external_id or f.id_lookup):
@@ -453,8 +473,10 @@ class Org:
         if len(matches) != 1:
             text = message("FOREIGN_KEY_NOT_FOUND", value=value, field=f.name, type=target.name)
             if matches:
-                text = f"Foreign key external ID: {value} matched more than one record for field {f.name} " \
-                       f"in entity {target.name}"
+                text = (
+                    f"Foreign key external ID: {value} matched more than one record for field {f.name} "
+                    f"in entity {target.name}"
+                )
             raise _err("INVALID_FIELD", text)
         return matches[0]
 
@@ -469,16 +491,25 @@ class Org:
             if text == "":
                 return None
             if t == "email" and not _EMAIL_RE.match(text):
-                raise _err("INVALID_EMAIL_ADDRESS", message("INVALID_EMAIL_ADDRESS", label=f.label, value=text),
-                           [f.name])
+                raise _err(
+                    "INVALID_EMAIL_ADDRESS",
+                    message("INVALID_EMAIL_ADDRESS", label=f.label, value=text),
+                    [f.name],
+                )
             if t == "picklist" and f.restricted and text not in f.picklist:
-                raise _err("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                           message("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", label=f.label, value=text), [f.name])
+                raise _err(
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    message("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", label=f.label, value=text),
+                    [f.name],
+                )
             if t == "multipicklist":
                 text = ";".join(v.strip() for v in text.split(";") if v.strip())
             if len(text) > f.length:
-                raise _err("STRING_TOO_LONG", message("STRING_TOO_LONG", label=f.label, value=text,
-                                                      length=f.length), [f.name])
+                raise _err(
+                    "STRING_TOO_LONG",
+                    message("STRING_TOO_LONG", label=f.label, value=text, length=f.length),
+                    [f.name],
+                )
             return text
         if t == "boolean":
             if isinstance(raw, bool):
@@ -496,9 +527,12 @@ class Org:
             if num != num or num in (float("inf"), float("-inf")):
                 raise self._parse_error(f, raw)
             limit_digits = (f.precision - f.scale) if f.precision else (f.digits or 18)
-            if abs(num) >= 10 ** limit_digits:
-                raise _err("NUMBER_OUTSIDE_VALID_RANGE",
-                           f"{f.label}: value outside of valid range on numeric field: {raw}", [f.name])
+            if abs(num) >= 10**limit_digits:
+                raise _err(
+                    "NUMBER_OUTSIDE_VALID_RANGE",
+                    f"{f.label}: value outside of valid range on numeric field: {raw}",
+                    [f.name],
+                )
             if t in {"int", "long"}:
                 return int(num)
             return round(num, f.scale) if f.scale or f.precision else num
@@ -534,12 +568,27 @@ class Org:
         return False
 
     def _parse_error(self, f: FieldDef, raw: Any) -> ApiError:
-        kind = {"int": "int", "double": "double", "currency": "double", "percent": "double", "date": "date",
-                "datetime": "datetime", "boolean": "boolean", "time": "time"}.get(f.type, "String")
+        kind = {
+            "int": "int",
+            "double": "double",
+            "currency": "double",
+            "percent": "double",
+            "date": "date",
+            "datetime": "datetime",
+            "boolean": "boolean",
+            "time": "time",
+        }.get(f.type, "String")
         return _err("JSON_PARSER_ERROR", message("JSON_PARSER_ERROR", type=kind, value=raw))
 
-    def _save(self, ctx: CallContext, obj: ObjectDef, body: dict[str, Any], existing: Record | None,
-              *, system: bool = False) -> str:
+    def _save(
+        self,
+        ctx: CallContext,
+        obj: ObjectDef,
+        body: dict[str, Any],
+        existing: Record | None,
+        *,
+        system: bool = False,
+    ) -> str:
         creating = existing is None
         values = self._coerce(obj, body, creating, system)
         now = format_datetime(self.now())
@@ -590,8 +639,11 @@ class Org:
             elif f.name in values and values[f.name] is None:
                 missing.append(f.name)
         if missing:
-            raise _err("REQUIRED_FIELD_MISSING", message("REQUIRED_FIELD_MISSING", fields=", ".join(missing)),
-                       missing)
+            raise _err(
+                "REQUIRED_FIELD_MISSING",
+                message("REQUIRED_FIELD_MISSING", fields=", ".join(missing)),
+                missing,
+            )
 
     def _check_references(self, obj: ObjectDef, values: dict[str, Any]) -> None:
         for name, value in values.items():
@@ -609,8 +661,11 @@ class Org:
 
     def _check_validation_rules(self, obj: ObjectDef, rec: Record) -> None:
         rules = self._compiled_rules()
-        errors = [RecordError("FIELD_CUSTOM_VALIDATION_EXCEPTION", rule.message, [rule.field] if rule.field else [])
-                  for rule, test in rules if rule.object.lower() == obj.name.lower() and test(rec)]
+        errors = [
+            RecordError("FIELD_CUSTOM_VALIDATION_EXCEPTION", rule.message, [rule.field] if rule.field else [])
+            for rule, test in rules
+            if rule.object.lower() == obj.name.lower() and test(rec)
+        ]
         if errors:
             raise ApiError(400, errors)
 
@@ -618,8 +673,10 @@ class Org:
         if self._rules is None:
             from ledgerbridge_sandbox.salesforce.soql.engine import compile_condition
 
-            self._rules = [(rule, compile_condition(self, rule.object, rule.condition))
-                           for rule in self.config.validation_rules]
+            self._rules = [
+                (rule, compile_condition(self, rule.object, rule.condition))
+                for rule in self.config.validation_rules
+            ]
         return self._rules
 
     def set_validation_rules(self, rules: list[Any]) -> None:
@@ -634,8 +691,9 @@ class Org:
         self.config.validation_rules = list(rules)
         self._rules = compiled
 
-    def _check_duplicates(self, ctx: CallContext, obj: ObjectDef, rec: Record, values: dict[str, Any],
-                          creating: bool) -> None:
+    def _check_duplicates(
+        self, ctx: CallContext, obj: ObjectDef, rec: Record, values: dict[str, Any], creating: bool
+    ) -> None:
         rule = _DUPLICATE_RULES.get(obj.name)
         if not self.config.duplicate_rules or rule is None or ctx.api != "rest":
             return
@@ -656,15 +714,26 @@ class Org:
                 shown = self.render(obj, match, ctx.version)
             else:
                 shown = {"attributes": {"type": obj.name, "url": self.url(obj.name, m, ctx.version)}, "Id": m}
-            records.append({"additionalInformation": [], "fieldDiffs": [], "matchConfidence": 100.0,
-                            "record": shown})
+            records.append(
+                {"additionalInformation": [], "fieldDiffs": [], "matchConfidence": 100.0, "record": shown}
+            )
         text = MESSAGES["DUPLICATES_DETECTED"]
         result = {
-            "allowSave": alert, "duplicateRule": rule_name, "duplicateRuleEntityType": obj.name,
+            "allowSave": alert,
+            "duplicateRule": rule_name,
+            "duplicateRuleEntityType": obj.name,
             "errorMessage": text,
-            "matchResults": [{"entityType": obj.name, "errors": [], "matchEngine": "FuzzyMatchEngine",
-                              "matchRecords": records, "rule": match_rule, "size": len(records),
-                              "success": True}],
+            "matchResults": [
+                {
+                    "entityType": obj.name,
+                    "errors": [],
+                    "matchEngine": "FuzzyMatchEngine",
+                    "matchRecords": records,
+                    "rule": match_rule,
+                    "size": len(records),
+                    "success": True,
+                }
+            ],
         }
         raise ApiError(400, [RecordError("DUPLICATES_DETECTED", text, None, {"duplicateResult": result})])
 
@@ -679,24 +748,46 @@ class Org:
 
     def _emit(self, ctx: CallContext, obj: ObjectDef, rec: Record, existing: Record | None) -> None:
         if existing is None:
-            changed = [k for k, v in rec.items() if v is not None and k not in _NOT_IN_EVENTS
-                       and not k.startswith("__")]
-            self.changes.append(entity=obj.name, record_ids=[rec["Id"]], change_type="CREATE",
-                                fields=self._event_fields(obj, rec, changed), changed_fields=[],
-                                nulled_fields=[], commit_user=ctx.user_id, origin=ctx.origin)
+            changed = [
+                k
+                for k, v in rec.items()
+                if v is not None and k not in _NOT_IN_EVENTS and not k.startswith("__")
+            ]
+            self.changes.append(
+                entity=obj.name,
+                record_ids=[rec["Id"]],
+                change_type="CREATE",
+                fields=self._event_fields(obj, rec, changed),
+                changed_fields=[],
+                nulled_fields=[],
+                commit_user=ctx.user_id,
+                origin=ctx.origin,
+            )
             return
-        changed = [k for k, v in rec.items() if k not in _NOT_IN_EVENTS and not k.startswith("__")
-                   and existing.get(k) != v and k not in ("LastModifiedDate", "LastModifiedById")]
+        changed = [
+            k
+            for k, v in rec.items()
+            if k not in _NOT_IN_EVENTS
+            and not k.startswith("__")
+            and existing.get(k) != v
+            and k not in ("LastModifiedDate", "LastModifiedById")
+        ]
         changed += [k for k in existing if k not in rec and k not in _NOT_IN_EVENTS]
         if not changed:
             return
         changed += ["LastModifiedDate", "LastModifiedById"]
         nulled = [k for k in changed if rec.get(k) is None]
         names = [self._event_name(obj, k) for k in changed]
-        self.changes.append(entity=obj.name, record_ids=[rec["Id"]], change_type="UPDATE",
-                            fields=self._event_fields(obj, rec, changed), changed_fields=names,
-                            nulled_fields=[self._event_name(obj, k) for k in nulled], commit_user=ctx.user_id,
-                            origin=ctx.origin)
+        self.changes.append(
+            entity=obj.name,
+            record_ids=[rec["Id"]],
+            change_type="UPDATE",
+            fields=self._event_fields(obj, rec, changed),
+            changed_fields=names,
+            nulled_fields=[self._event_name(obj, k) for k in nulled],
+            commit_user=ctx.user_id,
+            origin=ctx.origin,
+        )
 
     def _compound_of(self, obj: ObjectDef, name: str) -> tuple[str, str] | None:
         if name in _NAME_PARTS and obj.name in {"Contact", "Lead", "User"}:
@@ -742,8 +833,16 @@ class Org:
         if cascade_of:
             new["__cascade_of"] = cascade_of
         self.store.put(obj.name, new, [])
-        self.changes.append(entity=obj.name, record_ids=[rec["Id"]], change_type="DELETE", fields={},
-                            changed_fields=[], nulled_fields=[], commit_user=ctx.user_id, origin=ctx.origin)
+        self.changes.append(
+            entity=obj.name,
+            record_ids=[rec["Id"]],
+            change_type="DELETE",
+            fields={},
+            changed_fields=[],
+            nulled_fields=[],
+            commit_user=ctx.user_id,
+            origin=ctx.origin,
+        )
         if obj.name == "OpportunityLineItem" and cascade_of is None:
             self._rollup_opportunity(ctx, rec["OpportunityId"])
 
@@ -754,9 +853,16 @@ class Org:
         new["SystemModstamp"] = format_datetime(self.now())
         self.store.put(obj.name, new, self.key_values(obj, new))
         fields = [k for k, v in new.items() if v is not None and k not in _NOT_IN_EVENTS]
-        self.changes.append(entity=obj.name, record_ids=[rec["Id"]], change_type="UNDELETE",
-                            fields=self._event_fields(obj, new, fields), changed_fields=[], nulled_fields=[],
-                            commit_user=ctx.user_id, origin=ctx.origin)
+        self.changes.append(
+            entity=obj.name,
+            record_ids=[rec["Id"]],
+            change_type="UNDELETE",
+            fields=self._event_fields(obj, new, fields),
+            changed_fields=[],
+            nulled_fields=[],
+            commit_user=ctx.user_id,
+            origin=ctx.origin,
+        )
         for rel in obj.child_relationships.values():
             child_obj = self.schema.objects[rel.child]
             for child in list(self.store.records(rel.child).values()):
@@ -797,7 +903,8 @@ class Org:
         """The live entry of a product in a price book (and currency, when multi-currency)."""
         for entry in self.children("PricebookEntry", "Product2Id", product_id):
             if entry.get("Pricebook2Id") == pricebook_id and (
-                    currency is None or entry.get("CurrencyIsoCode", currency) == currency):
+                currency is None or entry.get("CurrencyIsoCode", currency) == currency
+            ):
                 return entry
         return None
 
@@ -820,8 +927,10 @@ class Org:
         if e > now:
             e = now.replace(second=0, microsecond=0)
         if s >= e:
-            raise _err("INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate by more than "
-                                                   "one minute")
+            raise _err(
+                "INVALID_REPLICATION_DATE",
+                "startDate must chronologically precede endDate by more than one minute",
+            )
         if s < now - timedelta(days=30):
             raise _err("INVALID_REPLICATION_DATE", "startDate cannot be more than 30 days ago")
         return s, e
@@ -839,17 +948,26 @@ class Org:
         obj = self.object(type_name)
         s, e = self.replication_window(start, end)
         lo, hi = format_datetime(s), format_datetime(e)
-        rows = [{"id": r["Id"], "deletedDate": r["__deleted"]}
-                for r in self.store.records(obj.name).values()
-                if r.get("IsDeleted") and lo <= r.get("__deleted", "") < hi]
+        rows = [
+            {"id": r["Id"], "deletedDate": r["__deleted"]}
+            for r in self.store.records(obj.name).values()
+            if r.get("IsDeleted") and lo <= r.get("__deleted", "") < hi
+        ]
         earliest = format_datetime((self.now() - timedelta(days=15)).replace(second=0, microsecond=0))
         return {"deletedRecords": rows, "earliestDateAvailable": earliest, "latestDateCovered": hi}
 
     # -- lead conversion (what the UI does; REST has no such resource) -----------------------
 
-    def convert_lead(self, lead_id: str, *, account_id: str | None = None, contact_id: str | None = None,
-                     create_opportunity: bool = True, opportunity_name: str | None = None,
-                     converted_status: str = "Closed - Converted") -> dict[str, Any]:
+    def convert_lead(
+        self,
+        lead_id: str,
+        *,
+        account_id: str | None = None,
+        contact_id: str | None = None,
+        create_opportunity: bool = True,
+        opportunity_name: str | None = None,
+        converted_status: str = "Closed - Converted",
+    ) -> dict[str, Any]:
         """Convert a lead: create (or reuse) the account and contact, optionally an opportunity.
 
         Args:
@@ -869,42 +987,87 @@ class Org:
         ctx = self.system_context()
         _, lead = self._existing("Lead", lead_id)
         if lead.get("IsConverted"):
-            raise _err("INVALID_STATUS", "This lead was already converted to the contact "
-                                         f"{lead.get('ConvertedContactId')}")
+            raise _err(
+                "INVALID_STATUS",
+                f"This lead was already converted to the contact {lead.get('ConvertedContactId')}",
+            )
         with self.store.transaction():
             if account_id is None:
-                account = {"Name": lead["Company"], "Phone": lead.get("Phone"), "Website": lead.get("Website"),
-                           "Industry": lead.get("Industry"), "AnnualRevenue": lead.get("AnnualRevenue"),
-                           "NumberOfEmployees": lead.get("NumberOfEmployees"), "BillingStreet": lead.get("Street"),
-                           "BillingCity": lead.get("City"), "BillingState": lead.get("State"),
-                           "BillingPostalCode": lead.get("PostalCode"), "BillingCountry": lead.get("Country"),
-                           "AccountSource": lead.get("LeadSource"), "OwnerId": lead.get("OwnerId")}
-                account_id = self._save(ctx, self.schema.objects["Account"], _compact(account), None, system=True)
+                account = {
+                    "Name": lead["Company"],
+                    "Phone": lead.get("Phone"),
+                    "Website": lead.get("Website"),
+                    "Industry": lead.get("Industry"),
+                    "AnnualRevenue": lead.get("AnnualRevenue"),
+                    "NumberOfEmployees": lead.get("NumberOfEmployees"),
+                    "BillingStreet": lead.get("Street"),
+                    "BillingCity": lead.get("City"),
+                    "BillingState": lead.get("State"),
+                    "BillingPostalCode": lead.get("PostalCode"),
+                    "BillingCountry": lead.get("Country"),
+                    "AccountSource": lead.get("LeadSource"),
+                    "OwnerId": lead.get("OwnerId"),
+                }
+                account_id = self._save(
+                    ctx, self.schema.objects["Account"], _compact(account), None, system=True
+                )
             if contact_id is None:
-                contact = {"AccountId": account_id, "FirstName": lead.get("FirstName"),
-                           "LastName": lead["LastName"], "Salutation": lead.get("Salutation"),
-                           "Email": lead.get("Email"), "Phone": lead.get("Phone"),
-                           "MobilePhone": lead.get("MobilePhone"), "Title": lead.get("Title"),
-                           "LeadSource": lead.get("LeadSource"), "MailingStreet": lead.get("Street"),
-                           "MailingCity": lead.get("City"), "MailingState": lead.get("State"),
-                           "MailingPostalCode": lead.get("PostalCode"), "MailingCountry": lead.get("Country"),
-                           "Lead_Score__c": lead.get("Lead_Score__c"), "OwnerId": lead.get("OwnerId")}
-                contact_id = self._save(ctx, self.schema.objects["Contact"], _compact(contact), None, system=True)
+                contact = {
+                    "AccountId": account_id,
+                    "FirstName": lead.get("FirstName"),
+                    "LastName": lead["LastName"],
+                    "Salutation": lead.get("Salutation"),
+                    "Email": lead.get("Email"),
+                    "Phone": lead.get("Phone"),
+                    "MobilePhone": lead.get("MobilePhone"),
+                    "Title": lead.get("Title"),
+                    "LeadSource": lead.get("LeadSource"),
+                    "MailingStreet": lead.get("Street"),
+                    "MailingCity": lead.get("City"),
+                    "MailingState": lead.get("State"),
+                    "MailingPostalCode": lead.get("PostalCode"),
+                    "MailingCountry": lead.get("Country"),
+                    "Lead_Score__c": lead.get("Lead_Score__c"),
+                    "OwnerId": lead.get("OwnerId"),
+                }
+                contact_id = self._save(
+                    ctx, self.schema.objects["Contact"], _compact(contact), None, system=True
+                )
             opp_id = None
             if create_opportunity:
                 first_stage = next(iter(self.schema.stages))
                 close = (self.now() + timedelta(days=30)).date().isoformat()
-                opp = {"Name": opportunity_name or f"{lead['Company']}-", "AccountId": account_id,
-                       "StageName": first_stage, "CloseDate": close, "LeadSource": lead.get("LeadSource"),
-                       "OwnerId": lead.get("OwnerId")}
+                opp = {
+                    "Name": opportunity_name or f"{lead['Company']}-",
+                    "AccountId": account_id,
+                    "StageName": first_stage,
+                    "CloseDate": close,
+                    "LeadSource": lead.get("LeadSource"),
+                    "OwnerId": lead.get("OwnerId"),
+                }
                 opp_id = self._save(ctx, self.schema.objects["Opportunity"], _compact(opp), None, system=True)
             today = self.now().date().isoformat()
-            self._save(ctx, self.schema.objects["Lead"], {
-                "IsConverted": True, "Status": converted_status, "ConvertedDate": today,
-                "ConvertedAccountId": account_id, "ConvertedContactId": contact_id,
-                "ConvertedOpportunityId": opp_id}, lead, system=True)
-        return {"leadId": lead["Id"], "accountId": account_id, "contactId": contact_id,
-                "opportunityId": opp_id, "success": True}
+            self._save(
+                ctx,
+                self.schema.objects["Lead"],
+                {
+                    "IsConverted": True,
+                    "Status": converted_status,
+                    "ConvertedDate": today,
+                    "ConvertedAccountId": account_id,
+                    "ConvertedContactId": contact_id,
+                    "ConvertedOpportunityId": opp_id,
+                },
+                lead,
+                system=True,
+            )
+        return {
+            "leadId": lead["Id"],
+            "accountId": account_id,
+            "contactId": contact_id,
+            "opportunityId": opp_id,
+            "success": True,
+        }
 
 
 def _compact(values: dict[str, Any]) -> dict[str, Any]:
@@ -925,7 +1088,9 @@ def _body_dict(body: Any) -> dict[str, Any]:
 
 def _opportunity_expected(rec: Record) -> None:
     amount, prob = rec.get("Amount"), rec.get("Probability")
-    rec["ExpectedRevenue"] = round(amount * prob / 100.0, 2) if amount is not None and prob is not None else None
+    rec["ExpectedRevenue"] = (
+        round(amount * prob / 100.0, 2) if amount is not None and prob is not None else None
+    )
 
 
 def _names(org: Org, ctx: CallContext, rec: Record, values: dict[str, Any], existing: Record | None) -> None:
@@ -937,12 +1102,16 @@ def _user(org: Org, ctx: CallContext, rec: Record, values: dict[str, Any], exist
     rec.setdefault("UserType", "Standard")
 
 
-def _opportunity(org: Org, ctx: CallContext, rec: Record, values: dict[str, Any], existing: Record | None) -> None:
+def _opportunity(
+    org: Org, ctx: CallContext, rec: Record, values: dict[str, Any], existing: Record | None
+) -> None:
     stage = org.schema.stages.get(rec.get("StageName") or "")
     if stage is None:
-        raise _err("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                   message("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", label="Stage", value=rec.get("StageName")),
-                   ["StageName"])
+        raise _err(
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            message("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", label="Stage", value=rec.get("StageName")),
+            ["StageName"],
+        )
     if existing is None or "StageName" in values:
         if values.get("Probability") is None:
             rec["Probability"] = float(stage.probability)
@@ -951,7 +1120,8 @@ def _opportunity(org: Org, ctx: CallContext, rec: Record, values: dict[str, Any]
     rec["IsClosed"] = stage.is_closed
     rec["IsWon"] = stage.is_won
     rec["ForecastCategory"] = {"Best Case": "BestCase", "Commit": "Forecast"}.get(
-        rec.get("ForecastCategoryName") or "", rec.get("ForecastCategoryName"))
+        rec.get("ForecastCategoryName") or "", rec.get("ForecastCategoryName")
+    )
     if existing is not None and existing.get("HasOpportunityLineItem"):
         rec["Amount"] = existing.get("Amount")  # a roll-up once the opportunity has products
         if "Pricebook2Id" in values and values["Pricebook2Id"] != existing.get("Pricebook2Id"):
@@ -962,12 +1132,17 @@ def _opportunity(org: Org, ctx: CallContext, rec: Record, values: dict[str, Any]
     close = parse_date(rec.get("CloseDate") or "")
     if close is not None:
         quarter = (close.month - 1) // 3 + 1
-        rec["FiscalYear"], rec["FiscalQuarter"], rec["Fiscal"] = close.year, quarter, f"{close.year} {quarter}"
+        rec["FiscalYear"], rec["FiscalQuarter"], rec["Fiscal"] = (
+            close.year,
+            quarter,
+            f"{close.year} {quarter}",
+        )
     _opportunity_expected(rec)
 
 
-def _line_item(org: Org, ctx: CallContext, rec: Record, values: dict[str, Any], existing: Record | None
-               ) -> Callable[[], None]:
+def _line_item(
+    org: Org, ctx: CallContext, rec: Record, values: dict[str, Any], existing: Record | None
+) -> Callable[[], None]:
     opp = org.get_live("Opportunity", rec["OpportunityId"])
     assert opp is not None  # reference already checked
     currency = opp.get("CurrencyIsoCode") if org.config.multi_currency else None
@@ -1017,8 +1192,9 @@ def _line_item(org: Org, ctx: CallContext, rec: Record, values: dict[str, Any], 
     return lambda: org._rollup_opportunity(ctx, opp_id, pricebook_to_set)
 
 
-def _pricebook_entry(org: Org, ctx: CallContext, rec: Record, values: dict[str, Any], existing: Record | None
-                     ) -> Callable[[], None] | None:
+def _pricebook_entry(
+    org: Org, ctx: CallContext, rec: Record, values: dict[str, Any], existing: Record | None
+) -> Callable[[], None] | None:
     currency = rec.get("CurrencyIsoCode") if org.config.multi_currency else None
     if existing is None:
         book = org.get_live("Pricebook2", rec["Pricebook2Id"]) or {}
@@ -1026,7 +1202,9 @@ def _pricebook_entry(org: Org, ctx: CallContext, rec: Record, values: dict[str, 
             raise _err("DUPLICATE_VALUE", MESSAGES["PBE_DUPLICATE"], [])
         if book.get("IsStandard"):
             if rec.get("UseStandardPrice"):
-                raise _err("FIELD_INTEGRITY_EXCEPTION", MESSAGES["PBE_STANDARD_USES_STANDARD"], ["UseStandardPrice"])
+                raise _err(
+                    "FIELD_INTEGRITY_EXCEPTION", MESSAGES["PBE_STANDARD_USES_STANDARD"], ["UseStandardPrice"]
+                )
         else:
             standard = org.find_pricebook_entry(org.standard_pricebook_id, rec["Product2Id"], currency)
             if standard is None:
@@ -1034,17 +1212,24 @@ def _pricebook_entry(org: Org, ctx: CallContext, rec: Record, values: dict[str, 
             if rec.get("UseStandardPrice"):
                 rec["UnitPrice"] = standard.get("UnitPrice")
         if rec.get("UnitPrice") is None:
-            raise _err("REQUIRED_FIELD_MISSING", message("REQUIRED_FIELD_MISSING", fields="UnitPrice"),
-                       ["UnitPrice"])
+            raise _err(
+                "REQUIRED_FIELD_MISSING", message("REQUIRED_FIELD_MISSING", fields="UnitPrice"), ["UnitPrice"]
+            )
         product = org.get_live("Product2", rec["Product2Id"]) or {}
         rec["Name"] = product.get("Name")
         rec["ProductCode"] = product.get("ProductCode")
         rec["IsArchived"] = False
         return None
-    if existing.get("UseStandardPrice") and values.get("UseStandardPrice") is not False and "UnitPrice" in values:
+    if (
+        existing.get("UseStandardPrice")
+        and values.get("UseStandardPrice") is not False
+        and "UnitPrice" in values
+    ):
         raise _err("FIELD_INTEGRITY_EXCEPTION", MESSAGES["PBE_UNIT_PRICE_LOCKED"], ["UnitPrice"])
     if rec.get("UnitPrice") is None:
-        raise _err("REQUIRED_FIELD_MISSING", message("REQUIRED_FIELD_MISSING", fields="UnitPrice"), ["UnitPrice"])
+        raise _err(
+            "REQUIRED_FIELD_MISSING", message("REQUIRED_FIELD_MISSING", fields="UnitPrice"), ["UnitPrice"]
+        )
     if "UnitPrice" not in values or rec["Pricebook2Id"] != org.standard_pricebook_id:
         return None
     product_id, price = rec["Product2Id"], rec["UnitPrice"]
@@ -1052,8 +1237,11 @@ def _pricebook_entry(org: Org, ctx: CallContext, rec: Record, values: dict[str, 
     def mirror() -> None:
         obj = org.schema.objects["PricebookEntry"]
         for entry in org.children("PricebookEntry", "Product2Id", product_id):
-            if entry.get("UseStandardPrice") and entry.get("UnitPrice") != price and (
-                    currency is None or entry.get("CurrencyIsoCode") == currency):
+            if (
+                entry.get("UseStandardPrice")
+                and entry.get("UnitPrice") != price
+                and (currency is None or entry.get("CurrencyIsoCode") == currency)
+            ):
                 org._save(ctx, obj, {"UnitPrice": price}, entry, system=True)
 
     return mirror
@@ -1074,12 +1262,16 @@ def _task(org: Org, ctx: CallContext, rec: Record, values: dict[str, Any], exist
     rec["AccountId"] = account
 
 
-def _pricebook(org: Org, ctx: CallContext, rec: Record, values: dict[str, Any], existing: Record | None) -> None:
+def _pricebook(
+    org: Org, ctx: CallContext, rec: Record, values: dict[str, Any], existing: Record | None
+) -> None:
     rec.setdefault("IsStandard", False)
     rec.setdefault("IsArchived", False)
 
 
-def _product(org: Org, ctx: CallContext, rec: Record, values: dict[str, Any], existing: Record | None) -> None:
+def _product(
+    org: Org, ctx: CallContext, rec: Record, values: dict[str, Any], existing: Record | None
+) -> None:
     rec.setdefault("IsArchived", False)
 
 

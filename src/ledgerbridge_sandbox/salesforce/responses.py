@@ -36,8 +36,9 @@ def dumps(data: Any, pretty: bool = False) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def json_response(request: Request | None, data: Any, status: int = 200,
-                  headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    request: Request | None, data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     """A JSON response in Salesforce's content type."""
     pretty = request is not None and request.headers.get("x-prettyprint", "") not in ("", "0", "false")
     return Response(dumps(data, pretty), status_code=status, media_type=JSON_TYPE, headers=headers)
@@ -92,9 +93,14 @@ def parse_json(raw: bytes) -> Any:
         raise ApiError.single(400, "JSON_PARSER_ERROR", "Invalid UTF-8 in request body") from None
     except json.JSONDecodeError as exc:
         ch = exc.doc[exc.pos] if exc.pos < len(exc.doc) else ""
-        text = (f"Unexpected character ('{ch}' (code {ord(ch)})): expected a valid value "
-                f"at [line:{exc.lineno}, column:{exc.colno}]") if ch else (
-            f"Unexpected end-of-input at [line:{exc.lineno}, column:{exc.colno}]")
+        text = (
+            (
+                f"Unexpected character ('{ch}' (code {ord(ch)})): expected a valid value "
+                f"at [line:{exc.lineno}, column:{exc.colno}]"
+            )
+            if ch
+            else (f"Unexpected end-of-input at [line:{exc.lineno}, column:{exc.colno}]")
+        )
         raise ApiError.single(400, "JSON_PARSER_ERROR", text) from None
 
 
@@ -114,8 +120,17 @@ def endpoint(handler: Handler) -> Handler:
             return error_response(request, err)
         except Exception:
             log.exception("sandbox handler failed: %s %s", request.method, request.url.path)
-            err = ApiError(500, [RecordError("UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include "
-                                             "this ErrorId if you contact support: 1234567890-12345 (-1234567890)")])
-            return error_response(request, err)
+            failure = ApiError(
+                500,
+                [
+                    RecordError(
+                        "UNKNOWN_EXCEPTION",
+                        "An unexpected error occurred. Please "
+                        "include this ErrorId if you contact support: 1234567890-12345 "
+                        "(-1234567890)",
+                    )
+                ],
+            )
+            return error_response(request, failure)
 
     return wrapped

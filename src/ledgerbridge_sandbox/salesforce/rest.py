@@ -48,18 +48,37 @@ def _version(request: Request) -> str:
 async def versions(request: Request) -> Response:
     """``GET /services/data/``: the versions served (no auth, not counted)."""
     state = state_of(request)
-    return json_response(request, [
-        {"label": release_label(v), "url": f"/services/data/v{v}", "version": v}
-        for v in state.config.api_versions
-    ])
+    return json_response(
+        request,
+        [
+            {"label": release_label(v), "url": f"/services/data/v{v}", "version": v}
+            for v in state.config.api_versions
+        ],
+    )
 
 
 @endpoint
 async def resources(request: Request) -> Response:
     """``GET /services/data/vNN.0/``: resource name to path."""
     base = f"/services/data/v{_version(request)}"
-    names = ["tooling", "metadata", "eclair", "folders", "prechatForms", "jobs", "limits", "sobjects",
-             "queryAll", "query", "composite", "search", "recent", "serviceTemplates", "analytics", "identity"]
+    names = [
+        "tooling",
+        "metadata",
+        "eclair",
+        "folders",
+        "prechatForms",
+        "jobs",
+        "limits",
+        "sobjects",
+        "queryAll",
+        "query",
+        "composite",
+        "search",
+        "recent",
+        "serviceTemplates",
+        "analytics",
+        "identity",
+    ]
     out = {name: f"{base}/{name}" for name in sorted(names)}
     out["jobs"] = f"{base}/jobs"
     out["identity"] = f"{request.base_url}id/{state_of(request).org_id}/{ctx_of(request).user_id}"
@@ -73,13 +92,26 @@ async def limits(request: Request) -> Response:
     usage = state.org.usage
     api = {"Max": usage.allocation, "Remaining": usage.remaining}
     fixed = {
-        "ConcurrentAsyncGetReportInstances": 200, "ConcurrentSyncReportRuns": 20, "DailyAsyncApexExecutions": 250000,
-        "DailyBulkApiBatches": 15000, "DailyBulkV2QueryFileStorageMB": 976562, "DailyBulkV2QueryJobs": 10000,
-        "DailyDurableStreamingApiEvents": 1000000, "DailyGenericStreamingApiEvents": 10000,
-        "DailyStreamingApiEvents": 1000000, "DailyWorkflowEmails": 1000000, "DataStorageMB": 1024,
-        "DurableStreamingApiConcurrentClients": 2000, "FileStorageMB": 10240, "HourlyAsyncReportRuns": 1200,
-        "HourlyDashboardRefreshes": 200, "HourlyODataCallout": 20000, "HourlySyncReportRuns": 500,
-        "MassEmail": 5000, "SingleEmail": 5000, "StreamingApiConcurrentClients": 2000,
+        "ConcurrentAsyncGetReportInstances": 200,
+        "ConcurrentSyncReportRuns": 20,
+        "DailyAsyncApexExecutions": 250000,
+        "DailyBulkApiBatches": 15000,
+        "DailyBulkV2QueryFileStorageMB": 976562,
+        "DailyBulkV2QueryJobs": 10000,
+        "DailyDurableStreamingApiEvents": 1000000,
+        "DailyGenericStreamingApiEvents": 10000,
+        "DailyStreamingApiEvents": 1000000,
+        "DailyWorkflowEmails": 1000000,
+        "DataStorageMB": 1024,
+        "DurableStreamingApiConcurrentClients": 2000,
+        "FileStorageMB": 10240,
+        "HourlyAsyncReportRuns": 1200,
+        "HourlyDashboardRefreshes": 200,
+        "HourlyODataCallout": 20000,
+        "HourlySyncReportRuns": 500,
+        "MassEmail": 5000,
+        "SingleEmail": 5000,
+        "StreamingApiConcurrentClients": 2000,
     }
     out: dict[str, Any] = {name: {"Max": n, "Remaining": n} for name, n in fixed.items()}
     out["DailyApiRequests"] = api
@@ -121,11 +153,20 @@ async def sobject_root(request: Request) -> Response:
     if request.method == "POST":
         body = await json_body(request)
         rid = org.create(ctx_of(request), obj.name, body)
-        return json_response(request, {"id": rid, "success": True, "errors": []}, 201,
-                             headers={"Location": org.url(obj.name, rid, version)})
-    recent = [{"attributes": {"type": obj.name, "url": org.url(obj.name, r["Id"], version)}, "Id": r["Id"],
-               **({"Name": r.get("Name")} if "Name" in obj.fields else {})}
-              for r in list(org.live(obj.name))[-5:]]
+        return json_response(
+            request,
+            {"id": rid, "success": True, "errors": []},
+            201,
+            headers={"Location": org.url(obj.name, rid, version)},
+        )
+    recent = [
+        {
+            "attributes": {"type": obj.name, "url": org.url(obj.name, r["Id"], version)},
+            "Id": r["Id"],
+            **({"Name": r.get("Name")} if "Name" in obj.fields else {}),
+        }
+        for r in list(org.live(obj.name))[-5:]
+    ]
     return json_response(request, {"objectDescribe": obj.global_entry(version), "recentItems": recent})
 
 
@@ -140,16 +181,18 @@ async def describe(request: Request) -> Response:
 async def updated(request: Request) -> Response:
     """``GET /sobjects/{Type}/updated?start=&end=`` (getUpdated)."""
     q = request.query_params
-    return json_response(request, state_of(request).org.updated(request.path_params["sobject"], q.get("start"),
-                                                                 q.get("end")))
+    return json_response(
+        request, state_of(request).org.updated(request.path_params["sobject"], q.get("start"), q.get("end"))
+    )
 
 
 @endpoint
 async def deleted(request: Request) -> Response:
     """``GET /sobjects/{Type}/deleted?start=&end=`` (getDeleted)."""
     q = request.query_params
-    return json_response(request, state_of(request).org.deleted(request.path_params["sobject"], q.get("start"),
-                                                                q.get("end")))
+    return json_response(
+        request, state_of(request).org.deleted(request.path_params["sobject"], q.get("start"), q.get("end"))
+    )
 
 
 def _fields_param(request: Request) -> list[str] | None:
@@ -198,8 +241,9 @@ async def external(request: Request) -> Response:
     if request.method == "DELETE":
         org.delete(ctx, obj.name, matches[0])
         return empty_response(204)
-    raise ApiError.single(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed. "
-                                                     "Allowed are GET,PATCH,DELETE")
+    raise ApiError.single(
+        405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed. Allowed are GET,PATCH,DELETE"
+    )
 
 
 async def _run_query(request: Request, include_deleted: bool) -> Response:

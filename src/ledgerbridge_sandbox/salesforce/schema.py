@@ -22,17 +22,44 @@ from ledgerbridge_sandbox.salesforce import ids
 DEFAULT_SCHEMA_FILE = Path(__file__).with_name("schema.yaml")
 
 _SOAP_TYPES = {
-    "id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "int": "xsd:int",
-    "double": "xsd:double", "currency": "xsd:double", "percent": "xsd:double", "date": "xsd:date",
-    "datetime": "xsd:dateTime", "time": "xsd:time", "address": "urn:address", "base64": "xsd:base64Binary",
+    "id": "tns:ID",
+    "reference": "tns:ID",
+    "boolean": "xsd:boolean",
+    "int": "xsd:int",
+    "double": "xsd:double",
+    "currency": "xsd:double",
+    "percent": "xsd:double",
+    "date": "xsd:date",
+    "datetime": "xsd:dateTime",
+    "time": "xsd:time",
+    "address": "urn:address",
+    "base64": "xsd:base64Binary",
     "long": "xsd:long",
 }
-STRING_TYPES = frozenset({"string", "textarea", "picklist", "multipicklist", "combobox", "email", "phone",
-                          "url", "encryptedstring"})
+STRING_TYPES = frozenset(
+    {
+        "string",
+        "textarea",
+        "picklist",
+        "multipicklist",
+        "combobox",
+        "email",
+        "phone",
+        "url",
+        "encryptedstring",
+    }
+)
 NUMBER_TYPES = frozenset({"int", "double", "currency", "percent", "long"})
-ADDRESS_PARTS = (("street", "Street"), ("city", "City"), ("state", "State"), ("postalCode", "PostalCode"),
-                 ("country", "Country"), ("latitude", "Latitude"), ("longitude", "Longitude"),
-                 ("geocodeAccuracy", "GeocodeAccuracy"))
+ADDRESS_PARTS = (
+    ("street", "Street"),
+    ("city", "City"),
+    ("state", "State"),
+    ("postalCode", "PostalCode"),
+    ("country", "Country"),
+    ("latitude", "Latitude"),
+    ("longitude", "Longitude"),
+    ("geocodeAccuracy", "GeocodeAccuracy"),
+)
 
 
 @dataclass
@@ -76,7 +103,9 @@ class FieldDef:
     @property
     def is_required_on_create(self) -> bool:
         """``createable && !nillable && !defaultedOnCreate`` (reference §3.2)."""
-        return self.createable and not self.nillable and not self.defaulted_on_create and self.type != "boolean"
+        return (
+            self.createable and not self.nillable and not self.defaulted_on_create and self.type != "boolean"
+        )
 
     def describe(self) -> dict[str, Any]:
         """Render the field as one entry of ``describe().fields`` (real key set, reference §3.2)."""
@@ -110,7 +139,9 @@ class FieldDef:
             "filterable": filterable,
             "filteredLookupInfo": None,
             "formulaTreatNullNumberAsZero": False,
-            "groupable": filterable and t not in NUMBER_TYPES - {"int"} and t not in {"datetime", "multipicklist"},
+            "groupable": filterable
+            and t not in NUMBER_TYPES - {"int"}
+            and t not in {"datetime", "multipicklist"},
             "highScaleNumber": False,
             "htmlFormatted": False,
             "idLookup": self.id_lookup,
@@ -125,8 +156,13 @@ class FieldDef:
             "nillable": self.nillable,
             "permissionable": self.custom and self.nillable,
             "picklistValues": [
-                {"active": True, "defaultValue": v == self.picklist_default, "label": v, "validFor": None,
-                 "value": v}
+                {
+                    "active": True,
+                    "defaultValue": v == self.picklist_default,
+                    "label": v,
+                    "validFor": None,
+                    "value": v,
+                }
                 for v in self.picklist
             ],
             "polymorphicForeignKey": len(self.reference_to) > 1,
@@ -190,8 +226,9 @@ class ObjectDef:
     def index(self) -> None:
         """Rebuild the case-insensitive lookup tables after fields changed."""
         self._by_lower = {f.lname: f for f in self.fields.values()}
-        self._rel_by_lower = {f.relationship_name.lower(): f for f in self.fields.values()
-                              if f.relationship_name}
+        self._rel_by_lower = {
+            f.relationship_name.lower(): f for f in self.fields.values() if f.relationship_name
+        }
         self._child_by_lower = {c.name.lower(): c for c in self.child_relationships.values()}
 
     def field(self, name: str) -> FieldDef | None:
@@ -222,15 +259,34 @@ class ObjectDef:
     def global_entry(self, version: str) -> dict[str, Any]:
         """The object's entry in describeGlobal (real key set, reference §3.1)."""
         return {
-            "activateable": False, "associateEntityType": None, "associateParentEntity": None,
-            "createable": self.createable, "custom": self.custom, "customSetting": False,
-            "deepCloneable": False, "deletable": self.deletable, "deprecatedAndHidden": False,
-            "feedEnabled": not self.custom, "hasSubtypes": False, "isInterface": False, "isSubtype": False,
-            "keyPrefix": self.key_prefix, "label": self.label, "labelPlural": self.label_plural,
-            "layoutable": True, "mergeable": self.name in {"Account", "Contact", "Lead"},
-            "mruEnabled": True, "name": self.name, "queryable": True, "replicateable": True,
-            "retrieveable": True, "searchable": True, "triggerable": True,
-            "undeletable": self.deletable, "updateable": self.updateable, "urls": self.urls(version),
+            "activateable": False,
+            "associateEntityType": None,
+            "associateParentEntity": None,
+            "createable": self.createable,
+            "custom": self.custom,
+            "customSetting": False,
+            "deepCloneable": False,
+            "deletable": self.deletable,
+            "deprecatedAndHidden": False,
+            "feedEnabled": not self.custom,
+            "hasSubtypes": False,
+            "isInterface": False,
+            "isSubtype": False,
+            "keyPrefix": self.key_prefix,
+            "label": self.label,
+            "labelPlural": self.label_plural,
+            "layoutable": True,
+            "mergeable": self.name in {"Account", "Contact", "Lead"},
+            "mruEnabled": True,
+            "name": self.name,
+            "queryable": True,
+            "replicateable": True,
+            "retrieveable": True,
+            "searchable": True,
+            "triggerable": True,
+            "undeletable": self.deletable,
+            "updateable": self.updateable,
+            "urls": self.urls(version),
         }
 
     def describe(self, version: str) -> dict[str, Any]:
@@ -243,9 +299,16 @@ class ObjectDef:
             "associateEntityType": None,
             "associateParentEntity": None,
             "childRelationships": [
-                {"cascadeDelete": c.cascade_delete, "childSObject": c.child, "deprecatedAndHidden": False,
-                 "field": c.field, "junctionIdListNames": [], "junctionReferenceTo": [],
-                 "relationshipName": c.name, "restrictedDelete": False}
+                {
+                    "cascadeDelete": c.cascade_delete,
+                    "childSObject": c.child,
+                    "deprecatedAndHidden": False,
+                    "field": c.field,
+                    "junctionIdListNames": [],
+                    "junctionReferenceTo": [],
+                    "relationshipName": c.name,
+                    "restrictedDelete": False,
+                }
                 for c in self.child_relationships.values()
             ],
             "compactLayoutable": True,
@@ -278,24 +341,37 @@ class ObjectDef:
             "networkScopeFieldName": None,
             "queryable": True,
             "recordTypeInfos": [
-                {"active": True, "available": True, "defaultRecordTypeMapping": True, "developerName": "Master",
-                 "master": True, "name": "Master", "recordTypeId": "012000000000000AAA",
-                 "urls": {"layout": f"{base}/describe/layouts/012000000000000AAA"}}
+                {
+                    "active": True,
+                    "available": True,
+                    "defaultRecordTypeMapping": True,
+                    "developerName": "Master",
+                    "master": True,
+                    "name": "Master",
+                    "recordTypeId": "012000000000000AAA",
+                    "urls": {"layout": f"{base}/describe/layouts/012000000000000AAA"},
+                }
             ],
             "replicateable": True,
             "retrieveable": True,
             "searchLayoutable": True,
             "searchable": True,
             "sobjectDescribeOption": "FULL",
-            "supportedScopes": [{"label": "All records", "name": "everything"},
-                                {"label": "My records", "name": "mine"}],
+            "supportedScopes": [
+                {"label": "All records", "name": "everything"},
+                {"label": "My records", "name": "mine"},
+            ],
             "triggerable": True,
             "undeletable": self.deletable,
             "updateable": self.updateable,
-            "urls": {**self.urls(version), "compactLayouts": f"{base}/describe/compactLayouts",
-                     "approvalLayouts": f"{base}/describe/approvalLayouts",
-                     "listviews": f"{base}/listviews", "quickActions": f"{base}/quickActions",
-                     "layouts": f"{base}/describe/layouts"},
+            "urls": {
+                **self.urls(version),
+                "compactLayouts": f"{base}/describe/compactLayouts",
+                "approvalLayouts": f"{base}/describe/approvalLayouts",
+                "listviews": f"{base}/listviews",
+                "quickActions": f"{base}/quickActions",
+                "layouts": f"{base}/describe/layouts",
+            },
         }
 
 
@@ -312,8 +388,9 @@ class Stage:
     @property
     def forecast_category(self) -> str:
         """The API value of ForecastCategory for this stage's forecast category name."""
-        return {"Best Case": "BestCase", "Commit": "Forecast"}.get(self.forecast_category_name,
-                                                                   self.forecast_category_name)
+        return {"Best Case": "BestCase", "Commit": "Forecast"}.get(
+            self.forecast_category_name, self.forecast_category_name
+        )
 
 
 class Schema:
@@ -339,16 +416,16 @@ class Schema:
 
     def describe_global(self, version: str) -> dict[str, Any]:
         """The describeGlobal result (reference §3.1)."""
-        return {"encoding": "UTF-8", "maxBatchSize": 200,
-                "sobjects": [o.global_entry(version) for o in self.objects.values()]}
+        return {
+            "encoding": "UTF-8",
+            "maxBatchSize": 200,
+            "sobjects": [o.global_entry(version) for o in self.objects.values()],
+        }
 
 
 def _load_file(path: Path) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        data = json.loads(text)
-    else:
-        data = YAML(typ="safe").load(text)
+    data = json.loads(text) if path.suffix.lower() == ".json" else YAML(typ="safe").load(text)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a schema file must hold a mapping with an 'objects' key")
     return data
@@ -376,15 +453,20 @@ def _field_from_spec(name: str, spec: Mapping[str, Any], options: Mapping[str, A
     defaulted = bool(spec.get("defaulted", default is not None or t == "boolean"))
     length = int(spec.get("length", 18 if t in {"id", "reference"} else (255 if t in STRING_TYPES else 0)))
     f = FieldDef(
-        name=name, type=t, label=str(spec.get("label", name)), length=length,
-        precision=int(spec.get("precision", 0)), scale=int(spec.get("scale", 0)),
+        name=name,
+        type=t,
+        label=str(spec.get("label", name)),
+        length=length,
+        precision=int(spec.get("precision", 0)),
+        scale=int(spec.get("scale", 0)),
         digits=int(spec.get("digits", 0)),
         nillable=bool(nillable),
         createable=bool(spec.get("createable", not readonly and t not in {"address", "id"})),
         updateable=bool(spec.get("updateable", not readonly and t not in {"address", "id"})),
         defaulted_on_create=defaulted,
         default_value=default if t == "boolean" else None,
-        external_id=bool(spec.get("externalId", False)), unique=bool(spec.get("unique", False)),
+        external_id=bool(spec.get("externalId", False)),
+        unique=bool(spec.get("unique", False)),
         case_sensitive=bool(spec.get("caseSensitive", False)),
         id_lookup=bool(spec.get("idLookup", spec.get("externalId", False) or t == "id")),
         name_field=bool(spec.get("nameField", False)),
@@ -406,32 +488,108 @@ def _field_from_spec(name: str, spec: Mapping[str, Any], options: Mapping[str, A
 
 
 def _system_fields(owner: bool, minimal: bool) -> list[FieldDef]:
-    fields = [FieldDef("Id", "id", "Record ID", length=18, nillable=False, createable=False, updateable=False,
-                       defaulted_on_create=True, id_lookup=True)]
+    fields = [
+        FieldDef(
+            "Id",
+            "id",
+            "Record ID",
+            length=18,
+            nillable=False,
+            createable=False,
+            updateable=False,
+            defaulted_on_create=True,
+            id_lookup=True,
+        )
+    ]
     if not minimal:
-        fields.append(FieldDef("IsDeleted", "boolean", "Deleted", nillable=False, createable=False,
-                               updateable=False, defaulted_on_create=True, default_value=False))
+        fields.append(
+            FieldDef(
+                "IsDeleted",
+                "boolean",
+                "Deleted",
+                nillable=False,
+                createable=False,
+                updateable=False,
+                defaulted_on_create=True,
+                default_value=False,
+            )
+        )
     if owner:
-        fields.append(FieldDef("OwnerId", "reference", "Owner ID", length=18, nillable=False,
-                               defaulted_on_create=True, reference_to=("User",), relationship_name="Owner"))
+        fields.append(
+            FieldDef(
+                "OwnerId",
+                "reference",
+                "Owner ID",
+                length=18,
+                nillable=False,
+                defaulted_on_create=True,
+                reference_to=("User",),
+                relationship_name="Owner",
+            )
+        )
     fields += [
-        FieldDef("CreatedDate", "datetime", "Created Date", nillable=False, createable=False, updateable=False,
-                 defaulted_on_create=True),
-        FieldDef("CreatedById", "reference", "Created By ID", length=18, nillable=False, createable=False,
-                 updateable=False, defaulted_on_create=True, reference_to=("User",), relationship_name="CreatedBy"),
-        FieldDef("LastModifiedDate", "datetime", "Last Modified Date", nillable=False, createable=False,
-                 updateable=False, defaulted_on_create=True),
-        FieldDef("LastModifiedById", "reference", "Last Modified By ID", length=18, nillable=False,
-                 createable=False, updateable=False, defaulted_on_create=True, reference_to=("User",),
-                 relationship_name="LastModifiedBy"),
-        FieldDef("SystemModstamp", "datetime", "System Modstamp", nillable=False, createable=False,
-                 updateable=False, defaulted_on_create=True),
+        FieldDef(
+            "CreatedDate",
+            "datetime",
+            "Created Date",
+            nillable=False,
+            createable=False,
+            updateable=False,
+            defaulted_on_create=True,
+        ),
+        FieldDef(
+            "CreatedById",
+            "reference",
+            "Created By ID",
+            length=18,
+            nillable=False,
+            createable=False,
+            updateable=False,
+            defaulted_on_create=True,
+            reference_to=("User",),
+            relationship_name="CreatedBy",
+        ),
+        FieldDef(
+            "LastModifiedDate",
+            "datetime",
+            "Last Modified Date",
+            nillable=False,
+            createable=False,
+            updateable=False,
+            defaulted_on_create=True,
+        ),
+        FieldDef(
+            "LastModifiedById",
+            "reference",
+            "Last Modified By ID",
+            length=18,
+            nillable=False,
+            createable=False,
+            updateable=False,
+            defaulted_on_create=True,
+            reference_to=("User",),
+            relationship_name="LastModifiedBy",
+        ),
+        FieldDef(
+            "SystemModstamp",
+            "datetime",
+            "System Modstamp",
+            nillable=False,
+            createable=False,
+            updateable=False,
+            defaulted_on_create=True,
+        ),
     ]
     return fields
 
 
-def load_schema(user_files: Iterable[Path] = (), *, multi_currency: bool = False,
-                currencies: Iterable[str] = ("USD",), corporate_currency: str = "USD") -> Schema:
+def load_schema(
+    user_files: Iterable[Path] = (),
+    *,
+    multi_currency: bool = False,
+    currencies: Iterable[str] = ("USD",),
+    corporate_currency: str = "USD",
+) -> Schema:
     """Build the org schema from the default file plus optional user files.
 
     Args:
@@ -479,20 +637,40 @@ def load_schema(user_files: Iterable[Path] = (), *, multi_currency: bool = False
         fields = {f.name: f for f in _system_fields(owner, minimal)}
         specs = dict(ospec.get("fields") or {})
         if custom and "Name" not in specs:
-            specs = {"Name": {"type": "string", "length": 80, "label": f"{ospec.get('label', oname)} Name",
-                              "nameField": True, "defaulted": True}, **specs}
+            specs = {
+                "Name": {
+                    "type": "string",
+                    "length": 80,
+                    "label": f"{ospec.get('label', oname)} Name",
+                    "nameField": True,
+                    "defaulted": True,
+                },
+                **specs,
+            }
         for fname, fspec in specs.items():
             fields[fname] = _field_from_spec(fname, fspec or {}, options)
         if multi_currency and ospec.get("currency", custom):
             fields["CurrencyIsoCode"] = FieldDef(
-                "CurrencyIsoCode", "picklist", "Currency ISO Code", length=3, nillable=False,
-                defaulted_on_create=True, picklist=tuple(currencies), picklist_default=corporate_currency,
-                restricted=True)
+                "CurrencyIsoCode",
+                "picklist",
+                "Currency ISO Code",
+                length=3,
+                nillable=False,
+                defaulted_on_create=True,
+                picklist=tuple(currencies),
+                picklist_default=corporate_currency,
+                restricted=True,
+            )
         obj = ObjectDef(
-            name=oname, key_prefix=str(prefix), label=str(ospec.get("label", oname)),
-            label_plural=str(ospec.get("labelPlural", ospec.get("label", oname) + "s")), fields=fields,
-            custom=custom, createable=bool(ospec.get("createable", True)),
-            updateable=bool(ospec.get("updateable", True)), deletable=bool(ospec.get("deletable", True)),
+            name=oname,
+            key_prefix=str(prefix),
+            label=str(ospec.get("label", oname)),
+            label_plural=str(ospec.get("labelPlural", ospec.get("label", oname) + "s")),
+            fields=fields,
+            custom=custom,
+            createable=bool(ospec.get("createable", True)),
+            updateable=bool(ospec.get("updateable", True)),
+            deletable=bool(ospec.get("deletable", True)),
         )
         objects[oname] = obj
     for obj in objects.values():
@@ -502,11 +680,14 @@ def load_schema(user_files: Iterable[Path] = (), *, multi_currency: bool = False
                     parent = objects.get(target)
                     if parent is not None and f.child_relationship not in parent.child_relationships:
                         parent.child_relationships[f.child_relationship] = ChildRelationship(
-                            f.child_relationship, obj.name, f.name, f.cascade_delete)
+                            f.child_relationship, obj.name, f.name, f.cascade_delete
+                        )
     for obj in objects.values():
         obj.index()
-    stages = [Stage(str(r[0]), int(r[1]), bool(r[2]), bool(r[3]), str(r[4]))
-              for r in data.get("opportunity_stages", [])]
+    stages = [
+        Stage(str(r[0]), int(r[1]), bool(r[2]), bool(r[3]), str(r[4]))
+        for r in data.get("opportunity_stages", [])
+    ]
     return Schema(objects, stages)
 
 

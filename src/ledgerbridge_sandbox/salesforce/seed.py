@@ -29,6 +29,7 @@ from ledgerbridge_sandbox.salesforce.values import format_datetime
 
 SEEDS = ("empty", "demo")
 _RATES = {"USD": 1.0, "EUR": 0.92, "GBP": 0.79, "CAD": 1.36}
+_OPPORTUNITY_KINDS = ["Expansion", "New Business", "Renewal", "Upgrade", "Pilot"]
 _STAGE_WEIGHTS = [12, 10, 9, 9, 7, 6, 8, 7, 20, 12]
 
 
@@ -43,8 +44,14 @@ class _Seeder:
     def stamp(self, days_back: float) -> str:
         return format_datetime(self.now - timedelta(days=days_back))
 
-    def add(self, type_name: str, values: dict[str, Any], *, created: str | None = None,
-            modified: str | None = None) -> Record:
+    def add(
+        self,
+        type_name: str,
+        values: dict[str, Any],
+        *,
+        created: str | None = None,
+        modified: str | None = None,
+    ) -> Record:
         obj = self.org.schema.objects[type_name]
         rid = ids.make_id(obj.key_prefix, self.org.store.next_sequence())
         rec: Record = {"Id": rid, "IsDeleted": False}
@@ -110,35 +117,87 @@ def _seed_base(org: Org, s: _Seeder) -> None:
     store = org.store
     org_id = ids.to18("00DHp0000001LbZ")
     store.set_meta("org_id", org_id)
-    s.add("Organization", {"Name": cfg.org_name, "OrganizationType": "Enterprise Edition", "IsSandbox": False,
-                           "InstanceName": "LB1", "DefaultLocaleSidKey": "en_US", "LanguageLocaleKey": "en_US",
-                           "TimeZoneSidKey": "America/Los_Angeles", "FiscalYearStartMonth": 1})
+    s.add(
+        "Organization",
+        {
+            "Name": cfg.org_name,
+            "OrganizationType": "Enterprise Edition",
+            "IsSandbox": False,
+            "InstanceName": "LB1",
+            "DefaultLocaleSidKey": "en_US",
+            "LanguageLocaleKey": "en_US",
+            "TimeZoneSidKey": "America/Los_Angeles",
+            "FiscalYearStartMonth": 1,
+        },
+    )
     admin = s.add("Profile", {"Name": "System Administrator", "UserType": "Standard"})
     s.add("Profile", {"Name": "Standard User", "UserType": "Standard"})
-    integration = s.add("User", {
-        "Username": cfg.username, "FirstName": "Integration", "LastName": "User", "Email": cfg.username,
-        "Alias": "integ", "CommunityNickname": "integration", "IsActive": True, "Title": "Integration User",
-        "CompanyName": cfg.org_name, "TimeZoneSidKey": "America/Los_Angeles", "LocaleSidKey": "en_US",
-        "EmailEncodingKey": "UTF-8", "LanguageLocaleKey": "en_US", "ProfileId": admin["Id"], "UserType": "Standard",
-    }, created=s.stamp(400))
+    integration = s.add(
+        "User",
+        {
+            "Username": cfg.username,
+            "FirstName": "Integration",
+            "LastName": "User",
+            "Email": cfg.username,
+            "Alias": "integ",
+            "CommunityNickname": "integration",
+            "IsActive": True,
+            "Title": "Integration User",
+            "CompanyName": cfg.org_name,
+            "TimeZoneSidKey": "America/Los_Angeles",
+            "LocaleSidKey": "en_US",
+            "EmailEncodingKey": "UTF-8",
+            "LanguageLocaleKey": "en_US",
+            "ProfileId": admin["Id"],
+            "UserType": "Standard",
+        },
+        created=s.stamp(400),
+    )
     _person_name(integration)
     s.user_id = integration["Id"]
     for rec in s.buffers.values():
         for r in rec:
             r["CreatedById"] = r["LastModifiedById"] = s.user_id
     store.set_meta("integration_user_id", integration["Id"])
-    book = s.add("Pricebook2", {"Name": "Standard Price Book", "IsActive": True, "IsStandard": True,
-                                "IsArchived": False, "Description": "Standard price book"}, created=s.stamp(400))
+    book = s.add(
+        "Pricebook2",
+        {
+            "Name": "Standard Price Book",
+            "IsActive": True,
+            "IsStandard": True,
+            "IsArchived": False,
+            "Description": "Standard price book",
+        },
+        created=s.stamp(400),
+    )
     store.set_meta("standard_pricebook_id", book["Id"])
     for order, stage in enumerate(org.schema.stages.values(), start=1):
-        s.add("OpportunityStage", {
-            "MasterLabel": stage.name, "ApiName": stage.name, "IsActive": True, "SortOrder": order,
-            "IsClosed": stage.is_closed, "IsWon": stage.is_won, "DefaultProbability": float(stage.probability),
-            "ForecastCategoryName": stage.forecast_category_name, "ForecastCategory": stage.forecast_category})
+        s.add(
+            "OpportunityStage",
+            {
+                "MasterLabel": stage.name,
+                "ApiName": stage.name,
+                "IsActive": True,
+                "SortOrder": order,
+                "IsClosed": stage.is_closed,
+                "IsWon": stage.is_won,
+                "DefaultProbability": float(stage.probability),
+                "ForecastCategoryName": stage.forecast_category_name,
+                "ForecastCategory": stage.forecast_category,
+            },
+        )
     if cfg.multi_currency:
         for code in cfg.currencies:
-            s.add("CurrencyType", {"IsoCode": code, "ConversionRate": _RATES.get(code, 1.0), "DecimalPlaces": 2,
-                                   "IsActive": True, "IsCorporate": code == cfg.corporate_currency})
+            s.add(
+                "CurrencyType",
+                {
+                    "IsoCode": code,
+                    "ConversionRate": _RATES.get(code, 1.0),
+                    "DecimalPlaces": 2,
+                    "IsActive": True,
+                    "IsCorporate": code == cfg.corporate_currency,
+                },
+            )
 
 
 def _seed_demo(org: Org, s: _Seeder, scale: int | None, seed_number: int) -> None:
@@ -148,24 +207,43 @@ def _seed_demo(org: Org, s: _Seeder, scale: int | None, seed_number: int) -> Non
     data = build_company(seed_number, n_accounts=n_accounts, n_products=150, n_leads=150)
     multi = cfg.multi_currency
     profile_std = next(r for r in s.buffers["Profile"] if r["Name"] == "Standard User")["Id"]
-    roles = {name: s.add("UserRole", {"Name": name, "DeveloperName": name.replace(" ", "_")})["Id"]
-             for name in ("CEO", "Sales Manager", "Sales Representative", "Customer Success")}
-    people = [("Maya", "Okafor", "Sales Manager", "VP Sales"), ("Leo", "Brandt", "Sales Representative",
-                                                                   "Account Executive"),
-              ("Sofia", "Reyes", "Sales Representative", "Account Executive"),
-              ("Ken", "Watanabe", "Sales Representative", "Account Executive"),
-              ("Nora", "Lindqvist", "Customer Success", "Customer Success Manager"),
-              ("Samir", "Haddad", "Customer Success", "Customer Success Manager")]
+    roles = {
+        name: s.add("UserRole", {"Name": name, "DeveloperName": name.replace(" ", "_")})["Id"]
+        for name in ("CEO", "Sales Manager", "Sales Representative", "Customer Success")
+    }
+    people = [
+        ("Maya", "Okafor", "Sales Manager", "VP Sales"),
+        ("Leo", "Brandt", "Sales Representative", "Account Executive"),
+        ("Sofia", "Reyes", "Sales Representative", "Account Executive"),
+        ("Ken", "Watanabe", "Sales Representative", "Account Executive"),
+        ("Nora", "Lindqvist", "Customer Success", "Customer Success Manager"),
+        ("Samir", "Haddad", "Customer Success", "Customer Success Manager"),
+    ]
     users: dict[str, list[str]] = {"sales": [], "cs": []}
     for first, last, role, title in people:
-        user = s.add("User", {
-            "Username": f"{first.lower()}.{last.lower()}@ledgerbridge.sandbox", "FirstName": first,
-            "LastName": last, "Email": f"{first.lower()}.{last.lower()}@ledgerbridge.sandbox",
-            "Alias": (first[0] + last)[:8].lower(), "CommunityNickname": f"{first}{last}", "IsActive": True,
-            "Title": title, "Department": "Customer Success" if role == "Customer Success" else "Sales",
-            "CompanyName": cfg.org_name, "TimeZoneSidKey": "America/New_York", "LocaleSidKey": "en_US",
-            "EmailEncodingKey": "UTF-8", "LanguageLocaleKey": "en_US", "ProfileId": profile_std,
-            "UserRoleId": roles[role], "UserType": "Standard"}, created=s.stamp(380))
+        user = s.add(
+            "User",
+            {
+                "Username": f"{first.lower()}.{last.lower()}@ledgerbridge.sandbox",
+                "FirstName": first,
+                "LastName": last,
+                "Email": f"{first.lower()}.{last.lower()}@ledgerbridge.sandbox",
+                "Alias": (first[0] + last)[:8].lower(),
+                "CommunityNickname": f"{first}{last}",
+                "IsActive": True,
+                "Title": title,
+                "Department": "Customer Success" if role == "Customer Success" else "Sales",
+                "CompanyName": cfg.org_name,
+                "TimeZoneSidKey": "America/New_York",
+                "LocaleSidKey": "en_US",
+                "EmailEncodingKey": "UTF-8",
+                "LanguageLocaleKey": "en_US",
+                "ProfileId": profile_std,
+                "UserRoleId": roles[role],
+                "UserType": "Standard",
+            },
+            created=s.stamp(380),
+        )
         _person_name(user)
         users["cs" if role == "Customer Success" else "sales"].append(user["Id"])
 
@@ -173,39 +251,79 @@ def _seed_demo(org: Org, s: _Seeder, scale: int | None, seed_number: int) -> Non
     std_book = org.standard_pricebook_id
     books = {"Standard": std_book}
     for name, desc in (("Partner", "Channel partner prices"), ("Enterprise", "Enterprise agreement prices")):
-        books[name] = s.add("Pricebook2", {"Name": name, "IsActive": True, "IsStandard": False,
-                                           "IsArchived": False, "Description": desc}, created=s.stamp(370))["Id"]
+        books[name] = s.add(
+            "Pricebook2",
+            {"Name": name, "IsActive": True, "IsStandard": False, "IsArchived": False, "Description": desc},
+            created=s.stamp(370),
+        )["Id"]
     factors = {"Standard": 1.0, "Partner": 0.85, "Enterprise": 0.92}
     currencies = list(cfg.currencies) if multi else [None]
     entries: dict[tuple[str, str | None], list[Record]] = {}
     products: list[Record] = []
     for p in data.products:
-        prod = s.add("Product2", {"Name": p.name, "ProductCode": p.sku, "StockKeepingUnit": p.sku,
-                                  "Family": p.family, "Description": p.description, "IsActive": p.is_active,
-                                  "QuantityUnitOfMeasure": "Each", "IsArchived": False},
-                     created=s.stamp(360 - p.key % 30))
+        prod = s.add(
+            "Product2",
+            {
+                "Name": p.name,
+                "ProductCode": p.sku,
+                "StockKeepingUnit": p.sku,
+                "Family": p.family,
+                "Description": p.description,
+                "IsActive": p.is_active,
+                "QuantityUnitOfMeasure": "Each",
+                "IsArchived": False,
+            },
+            created=s.stamp(360 - p.key % 30),
+        )
         products.append(prod)
         for book_name, book_id in books.items():
             for cur in currencies:
                 price = round(p.base_price * factors[book_name] * _RATES.get(cur or "USD", 1.0), 2)
-                entry = s.add("PricebookEntry", {
-                    "Pricebook2Id": book_id, "Product2Id": prod["Id"], "UnitPrice": price,
-                    "IsActive": p.is_active, "UseStandardPrice": False, "Name": p.name, "ProductCode": p.sku,
-                    "IsArchived": False, "CurrencyIsoCode": cur}, created=prod["CreatedDate"])
+                entry = s.add(
+                    "PricebookEntry",
+                    {
+                        "Pricebook2Id": book_id,
+                        "Product2Id": prod["Id"],
+                        "UnitPrice": price,
+                        "IsActive": p.is_active,
+                        "UseStandardPrice": False,
+                        "Name": p.name,
+                        "ProductCode": p.sku,
+                        "IsArchived": False,
+                        "CurrencyIsoCode": cur,
+                    },
+                    created=prod["CreatedDate"],
+                )
                 if p.is_active:
                     entries.setdefault((book_id, cur), []).append(entry)
 
     # CPQ discount schedules on a few products.
     for n, prod in enumerate(products[:8]):
-        sched = s.add("SBQQ__DiscountSchedule__c", {
-            "Name": f"Volume discount {prod['Name']}", "SBQQ__Type__c": "Range" if n % 2 == 0 else "Slab",
-            "SBQQ__DiscountUnit__c": "Percent", "SBQQ__Product__c": prod["Id"],
-            "SBQQ__Description__c": "Volume tiers", "SBQQ__UsePriceForAmount__c": False}, created=s.stamp(300))
+        sched = s.add(
+            "SBQQ__DiscountSchedule__c",
+            {
+                "Name": f"Volume discount {prod['Name']}",
+                "SBQQ__Type__c": "Range" if n % 2 == 0 else "Slab",
+                "SBQQ__DiscountUnit__c": "Percent",
+                "SBQQ__Product__c": prod["Id"],
+                "SBQQ__Description__c": "Volume tiers",
+                "SBQQ__UsePriceForAmount__c": False,
+            },
+            created=s.stamp(300),
+        )
         for tier, (lo, hi, pct) in enumerate(((1, 10, 0.0), (10, 50, 5.0), (50, None, 10.0)), start=1):
-            s.add("SBQQ__DiscountTier__c", {
-                "Name": f"Tier {tier}", "SBQQ__Schedule__c": sched["Id"], "SBQQ__LowerBound__c": float(lo),
-                "SBQQ__UpperBound__c": float(hi) if hi is not None else None, "SBQQ__Discount__c": pct,
-                "SBQQ__Number__c": float(tier)}, created=sched["CreatedDate"])
+            s.add(
+                "SBQQ__DiscountTier__c",
+                {
+                    "Name": f"Tier {tier}",
+                    "SBQQ__Schedule__c": sched["Id"],
+                    "SBQQ__LowerBound__c": float(lo),
+                    "SBQQ__UpperBound__c": float(hi) if hi is not None else None,
+                    "SBQQ__Discount__c": pct,
+                    "SBQQ__Number__c": float(tier),
+                },
+                created=sched["CreatedDate"],
+            )
 
     # Accounts and contacts.
     accounts: list[Record] = []
@@ -216,29 +334,56 @@ def _seed_demo(org: Org, s: _Seeder, scale: int | None, seed_number: int) -> Non
         a = c.address
         customer = c.netsuite_presence != "none"
         values: dict[str, Any] = {
-            "Name": c.name, "Phone": c.phone, "Website": f"https://www.{c.domain}", "Industry": c.industry,
-            "NumberOfEmployees": c.employees, "AnnualRevenue": float(c.annual_revenue),
-            "Type": "Customer - Direct" if customer else "Prospect", "AccountSource": rng.choice(
-                ["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"]),
-            "BillingStreet": a.street, "BillingCity": a.city, "BillingState": a.state or None,
-            "BillingPostalCode": a.postal_code, "BillingCountry": a.country,
-            "ShippingStreet": a.street, "ShippingCity": a.city, "ShippingState": a.state or None,
-            "ShippingPostalCode": a.postal_code, "ShippingCountry": a.country,
-            "Rating": rng.choice(["Hot", "Warm", "Cold"]), "OwnerId": rng.choice(users["sales"]),
+            "Name": c.name,
+            "Phone": c.phone,
+            "Website": f"https://www.{c.domain}",
+            "Industry": c.industry,
+            "NumberOfEmployees": c.employees,
+            "AnnualRevenue": float(c.annual_revenue),
+            "Type": "Customer - Direct" if customer else "Prospect",
+            "AccountSource": rng.choice(
+                ["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"]
+            ),
+            "BillingStreet": a.street,
+            "BillingCity": a.city,
+            "BillingState": a.state or None,
+            "BillingPostalCode": a.postal_code,
+            "BillingCountry": a.country,
+            "ShippingStreet": a.street,
+            "ShippingCity": a.city,
+            "ShippingState": a.state or None,
+            "ShippingPostalCode": a.postal_code,
+            "ShippingCountry": a.country,
+            "Rating": rng.choice(["Hot", "Warm", "Cold"]),
+            "OwnerId": rng.choice(users["sales"]),
             "Customer_Success_Owner__c": rng.choice(users["cs"]) if customer else None,
             "CurrencyIsoCode": c.currency if multi else None,
         }
         acc = s.add("Account", values, created=s.stamp(age), modified=s.stamp(modified_age))
         accounts.append(acc)
         for person in c.contacts:
-            con = s.add("Contact", {
-                "AccountId": acc["Id"], "FirstName": person.first_name, "LastName": person.last_name,
-                "Email": person.email, "Phone": person.phone, "Title": person.title,
-                "MailingStreet": a.street, "MailingCity": a.city, "MailingState": a.state or None,
-                "MailingPostalCode": a.postal_code, "MailingCountry": a.country, "OwnerId": acc["OwnerId"],
-                "LeadSource": values["AccountSource"], "CurrencyIsoCode": c.currency if multi else None,
-                "Lead_Score__c": float(rng.randint(20, 95)) if rng.random() < 0.5 else None,
-            }, created=acc["CreatedDate"], modified=s.stamp(rng.uniform(0.05, modified_age)))
+            con = s.add(
+                "Contact",
+                {
+                    "AccountId": acc["Id"],
+                    "FirstName": person.first_name,
+                    "LastName": person.last_name,
+                    "Email": person.email,
+                    "Phone": person.phone,
+                    "Title": person.title,
+                    "MailingStreet": a.street,
+                    "MailingCity": a.city,
+                    "MailingState": a.state or None,
+                    "MailingPostalCode": a.postal_code,
+                    "MailingCountry": a.country,
+                    "OwnerId": acc["OwnerId"],
+                    "LeadSource": values["AccountSource"],
+                    "CurrencyIsoCode": c.currency if multi else None,
+                    "Lead_Score__c": float(rng.randint(20, 95)) if rng.random() < 0.5 else None,
+                },
+                created=acc["CreatedDate"],
+                modified=s.stamp(rng.uniform(0.05, modified_age)),
+            )
             _person_name(con)
             contacts_by_account.setdefault(acc["Id"], []).append(con)
     for c, acc in zip(data.companies, accounts, strict=True):
@@ -246,17 +391,39 @@ def _seed_demo(org: Org, s: _Seeder, scale: int | None, seed_number: int) -> Non
             acc["ParentId"] = accounts[c.parent_key]["Id"]
 
     # Leads.
-    statuses = ["Open - Not Contacted", "Working - Contacted", "Working - Contacted", "Closed - Not Converted"]
+    statuses = [
+        "Open - Not Contacted",
+        "Working - Contacted",
+        "Working - Contacted",
+        "Closed - Not Converted",
+    ]
     for lead in data.leads:
         a = lead.address
-        rec = s.add("Lead", {
-            "FirstName": lead.first_name, "LastName": lead.last_name, "Company": lead.company, "Title": lead.title,
-            "Email": lead.email, "Phone": lead.phone, "LeadSource": lead.source, "Status": rng.choice(statuses),
-            "Street": a.street, "City": a.city, "State": a.state or None, "PostalCode": a.postal_code,
-            "Country": a.country, "Lead_Score__c": float(lead.score), "Rating": rng.choice(["Hot", "Warm", "Cold"]),
-            "Industry": rng.choice(["Technology", "Manufacturing", "Retail", "Healthcare", "Finance"]),
-            "OwnerId": rng.choice(users["sales"]), "IsConverted": False, "IsUnreadByOwner": rng.random() < 0.3,
-        }, created=s.stamp(rng.uniform(1, 200)))
+        rec = s.add(
+            "Lead",
+            {
+                "FirstName": lead.first_name,
+                "LastName": lead.last_name,
+                "Company": lead.company,
+                "Title": lead.title,
+                "Email": lead.email,
+                "Phone": lead.phone,
+                "LeadSource": lead.source,
+                "Status": rng.choice(statuses),
+                "Street": a.street,
+                "City": a.city,
+                "State": a.state or None,
+                "PostalCode": a.postal_code,
+                "Country": a.country,
+                "Lead_Score__c": float(lead.score),
+                "Rating": rng.choice(["Hot", "Warm", "Cold"]),
+                "Industry": rng.choice(["Technology", "Manufacturing", "Retail", "Healthcare", "Finance"]),
+                "OwnerId": rng.choice(users["sales"]),
+                "IsConverted": False,
+                "IsUnreadByOwner": rng.random() < 0.3,
+            },
+            created=s.stamp(rng.uniform(1, 200)),
+        )
         rec["LastModifiedDate"] = rec["SystemModstamp"] = rec["CreatedDate"]
         _person_name(rec)
 
@@ -267,7 +434,7 @@ def _seed_demo(org: Org, s: _Seeder, scale: int | None, seed_number: int) -> Non
     today = s.now.date()
     for n in range(n_opps):
         acc = accounts[n % len(accounts)] if n < len(accounts) else rng.choice(accounts)
-        stage = rng.choices(stages, weights=_STAGE_WEIGHTS[:len(stages)])[0]
+        stage = rng.choices(stages, weights=_STAGE_WEIGHTS[: len(stages)])[0]
         if stage.is_closed:
             close = today - timedelta(days=rng.randint(1, 330))
         else:
@@ -275,21 +442,33 @@ def _seed_demo(org: Org, s: _Seeder, scale: int | None, seed_number: int) -> Non
         cur = acc.get("CurrencyIsoCode") if multi else None
         book = rng.choice(book_choices)
         pool = entries.get((book, cur)) or entries.get((std_book, cur)) or []
-        created_age = max(1.0, (today - close).days + rng.uniform(20, 90)) if stage.is_closed else rng.uniform(
-            5, 120)
+        created_age = (
+            max(1.0, (today - close).days + rng.uniform(20, 90)) if stage.is_closed else rng.uniform(5, 120)
+        )
         opp: Record = {
-            "Name": f"{acc['Name']} - {rng.choice(['Expansion', 'New Business', 'Renewal', 'Upgrade', 'Pilot'])}",
-            "AccountId": acc["Id"], "StageName": stage.name, "CloseDate": close.isoformat(),
-            "Type": rng.choice(["New Customer", "Existing Customer - Upgrade", "Existing Customer - Replacement"]),
-            "LeadSource": acc.get("AccountSource"), "OwnerId": acc["OwnerId"], "IsPrivate": False,
-            "CurrencyIsoCode": cur, "NextStep": None if stage.is_closed else "Follow up with buyer",
+            "Name": f"{acc['Name']} - {rng.choice(_OPPORTUNITY_KINDS)}",
+            "AccountId": acc["Id"],
+            "StageName": stage.name,
+            "CloseDate": close.isoformat(),
+            "Type": rng.choice(
+                ["New Customer", "Existing Customer - Upgrade", "Existing Customer - Replacement"]
+            ),
+            "LeadSource": acc.get("AccountSource"),
+            "OwnerId": acc["OwnerId"],
+            "IsPrivate": False,
+            "CurrencyIsoCode": cur,
+            "NextStep": None if stage.is_closed else "Follow up with buyer",
             "Pricebook2Id": book if pool else None,
         }
         if not pool or rng.random() < 0.08:
             opp["Amount"] = float(rng.randint(5, 200) * 500)
             opp["Pricebook2Id"] = None
-        rec = s.add("Opportunity", opp, created=s.stamp(min(created_age, 364)),
-                    modified=s.stamp(rng.uniform(0.02, min(created_age, 364))))
+        rec = s.add(
+            "Opportunity",
+            opp,
+            created=s.stamp(min(created_age, 364)),
+            modified=s.stamp(rng.uniform(0.02, min(created_age, 364))),
+        )
         _opportunity(org, org.system_context(), rec, opp, None)
         if opp["Pricebook2Id"]:
             total = 0.0
@@ -300,12 +479,24 @@ def _seed_demo(org: Org, s: _Seeder, scale: int | None, seed_number: int) -> Non
                 unit = float(entry["UnitPrice"])
                 subtotal = round(qty * unit, 2)
                 line_total = round(subtotal * (1 - (discount or 0.0) / 100.0), 2)
-                s.add("OpportunityLineItem", {
-                    "OpportunityId": rec["Id"], "PricebookEntryId": entry["Id"], "Product2Id": entry["Product2Id"],
-                    "ProductCode": entry["ProductCode"], "Name": f"{rec['Name']} {entry['Name']}"[:376],
-                    "Quantity": qty, "UnitPrice": unit, "ListPrice": unit, "Discount": discount,
-                    "Subtotal": subtotal, "TotalPrice": line_total, "CurrencyIsoCode": cur,
-                }, created=rec["CreatedDate"])
+                s.add(
+                    "OpportunityLineItem",
+                    {
+                        "OpportunityId": rec["Id"],
+                        "PricebookEntryId": entry["Id"],
+                        "Product2Id": entry["Product2Id"],
+                        "ProductCode": entry["ProductCode"],
+                        "Name": f"{rec['Name']} {entry['Name']}"[:376],
+                        "Quantity": qty,
+                        "UnitPrice": unit,
+                        "ListPrice": unit,
+                        "Discount": discount,
+                        "Subtotal": subtotal,
+                        "TotalPrice": line_total,
+                        "CurrencyIsoCode": cur,
+                    },
+                    created=rec["CreatedDate"],
+                )
                 total += line_total
                 qty_total += qty
             rec["Amount"] = round(total, 2)
@@ -318,10 +509,21 @@ def _seed_demo(org: Org, s: _Seeder, scale: int | None, seed_number: int) -> Non
         contacts = contacts_by_account.get(acc["Id"]) or []
         status = rng.choice(["Not Started", "In Progress", "Completed"])
         priority = rng.choice(["Normal", "Normal", "High"])
-        s.add("Task", {
-            "Subject": rng.choice(["Call", "Send Quote", "Other"]), "Status": status, "Priority": priority,
-            "ActivityDate": (today + timedelta(days=rng.randint(-20, 30))).isoformat(),
-            "WhatId": acc["Id"], "WhoId": contacts[0]["Id"] if contacts else None, "AccountId": acc["Id"],
-            "OwnerId": acc.get("Customer_Success_Owner__c") or acc["OwnerId"], "IsClosed": status == "Completed",
-            "IsHighPriority": priority == "High", "TaskSubtype": "Task", "Type": "Call",
-        }, created=s.stamp(rng.uniform(1, 30)))
+        s.add(
+            "Task",
+            {
+                "Subject": rng.choice(["Call", "Send Quote", "Other"]),
+                "Status": status,
+                "Priority": priority,
+                "ActivityDate": (today + timedelta(days=rng.randint(-20, 30))).isoformat(),
+                "WhatId": acc["Id"],
+                "WhoId": contacts[0]["Id"] if contacts else None,
+                "AccountId": acc["Id"],
+                "OwnerId": acc.get("Customer_Success_Owner__c") or acc["OwnerId"],
+                "IsClosed": status == "Completed",
+                "IsHighPriority": priority == "High",
+                "TaskSubtype": "Task",
+                "Type": "Call",
+            },
+            created=s.stamp(rng.uniform(1, 30)),
+        )

@@ -11,7 +11,13 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from ledgerbridge_sandbox.salesforce.auth import JwtKeys, Sessions, ensure_jwt_keys, load_public_key, shared_key_dir
+from ledgerbridge_sandbox.salesforce.auth import (
+    JwtKeys,
+    Sessions,
+    ensure_jwt_keys,
+    load_public_key,
+    shared_key_dir,
+)
 from ledgerbridge_sandbox.salesforce.config import SalesforceSandboxConfig
 from ledgerbridge_sandbox.salesforce.governance import RequestLog
 from ledgerbridge_sandbox.salesforce.org import Org
@@ -31,7 +37,9 @@ class SandboxState:
         self.org = Org(self.config)
         if not self.org.is_seeded():
             seed_org(self.org, self.config.seed, self.config.scale, self.config.seed_number)
-        self.sessions = Sessions(self.org.store, self.config.clock, self.org.org_id, self.config.token_lifetime_s)
+        self.sessions = Sessions(
+            self.org.store, self.config.clock, self.org.org_id, self.config.token_lifetime_s
+        )
         self.queries = QueryService(self.org)
         self.requests = RequestLog()
         self.key_dir = self._key_dir()
@@ -87,10 +95,18 @@ class SandboxState:
         """The JSON line printed on start: URLs, credentials and files for every auth mode."""
         cfg = self.config
         out: dict[str, Any] = {
-            "instance_url": base_url, "login_url": base_url, "api_version": cfg.api_version,
-            "client_id": cfg.client_id, "client_secret": cfg.client_secret, "username": cfg.username,
-            "password": cfg.password, "security_token": cfg.security_token, "access_token": self.default_token(),
-            "refresh_token": self.default_refresh_token(), "org_id": self.org_id, "user_id": self.org.user_id,
+            "instance_url": base_url,
+            "login_url": base_url,
+            "api_version": cfg.api_version,
+            "client_id": cfg.client_id,
+            "client_secret": cfg.client_secret,
+            "username": cfg.username,
+            "password": cfg.password,
+            "security_token": cfg.security_token,
+            "access_token": self.default_token(),
+            "refresh_token": self.default_refresh_token(),
+            "org_id": self.org_id,
+            "user_id": self.org.user_id,
             "jwt_private_key_file": str(self.jwt_keys.private_key_file),
             "jwt_certificate_file": str(cfg.jwt_certificate_file or self.jwt_keys.certificate_file),
             "admin_url": f"{base_url}/__sandbox__",

@@ -57,7 +57,7 @@ CREATE INDEX IF NOT EXISTS change_events_by_time ON change_events(commit_ms);
 """
 
 
-class Rollback(Exception):  # noqa: N818 - a control-flow signal, not an error
+class Rollback(Exception):
     """Raise inside ``Store.transaction()`` to undo that (nested) transaction quietly."""
 
 
@@ -168,8 +168,9 @@ class Store:
         if cached is None:
             cached = {
                 row[0]: json.loads(row[1])
-                for row in self.db.execute("SELECT id, data FROM records WHERE type = ? ORDER BY rowid",
-                                           (type_name,))
+                for row in self.db.execute(
+                    "SELECT id, data FROM records WHERE type = ? ORDER BY rowid", (type_name,)
+                )
             }
             self._cache[type_name] = cached
         return cached
@@ -190,8 +191,13 @@ class Store:
         cache = self.records(type_name)
         self.db.execute(
             "INSERT OR REPLACE INTO records (id, type, is_deleted, modstamp, data) VALUES (?, ?, ?, ?, ?)",
-            (rid, type_name, 1 if record.get("IsDeleted") else 0, record["SystemModstamp"],
-             json.dumps(record, separators=(",", ":"))),
+            (
+                rid,
+                type_name,
+                1 if record.get("IsDeleted") else 0,
+                record["SystemModstamp"],
+                json.dumps(record, separators=(",", ":")),
+            ),
         )
         self.db.execute("DELETE FROM record_keys WHERE id = ?", (rid,))
         rows = [(type_name, f, v, rid) for f, v in keys]
@@ -212,24 +218,34 @@ class Store:
         cache = self.records(type_name)
         self.db.executemany(
             "INSERT INTO records (id, type, is_deleted, modstamp, data) VALUES (?, ?, 0, ?, ?)",
-            [(r["Id"], type_name, r["SystemModstamp"], json.dumps(r, separators=(",", ":"))) for r in records],
+            [
+                (r["Id"], type_name, r["SystemModstamp"], json.dumps(r, separators=(",", ":")))
+                for r in records
+            ],
         )
-        self.db.executemany("INSERT INTO record_keys (type, field, value, id) VALUES (?, ?, ?, ?)",
-                            [(type_name, f, v, rid) for rid, f, v in keys])
+        self.db.executemany(
+            "INSERT INTO record_keys (type, field, value, id) VALUES (?, ?, ?, ?)",
+            [(type_name, f, v, rid) for rid, f, v in keys],
+        )
         for r in records:
             cache[r["Id"]] = r
         self._touch(type_name)
 
     def find_key(self, type_name: str, field_name: str, value: str) -> list[str]:
         """Ids of live records of a type whose indexed ``field_name`` equals ``value``."""
-        return [row[0] for row in self.db.execute(
-            "SELECT id FROM record_keys WHERE type = ? AND field = ? AND value = ?",
-            (type_name, field_name, value))]
+        return [
+            row[0]
+            for row in self.db.execute(
+                "SELECT id FROM record_keys WHERE type = ? AND field = ? AND value = ?",
+                (type_name, field_name, value),
+            )
+        ]
 
     def count(self, type_name: str) -> int:
         """Number of live records of a type."""
-        row = self.db.execute("SELECT COUNT(*) FROM records WHERE type = ? AND is_deleted = 0",
-                              (type_name,)).fetchone()
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM records WHERE type = ? AND is_deleted = 0", (type_name,)
+        ).fetchone()
         return int(row[0])
 
     # -- metadata -----------------------------------------------------------------------
@@ -251,8 +267,7 @@ class Store:
         Replay ids keep counting up across a wipe, so a subscriber never sees one reused.
         """
         self.db.executescript(
-            "DELETE FROM records; DELETE FROM record_keys; DELETE FROM meta;"
-            "DELETE FROM change_events;"
+            "DELETE FROM records; DELETE FROM record_keys; DELETE FROM meta;DELETE FROM change_events;"
         )
         self._cache.clear()
         self._sequence = 0

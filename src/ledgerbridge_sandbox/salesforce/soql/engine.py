@@ -46,16 +46,36 @@ Getter = Callable[[Any], Any]
 Predicate = Callable[[Any], bool]
 
 AGGREGATES = frozenset({"COUNT", "COUNT_DISTINCT", "SUM", "AVG", "MIN", "MAX"})
-DATE_FUNCTIONS = frozenset({"CALENDAR_MONTH", "CALENDAR_QUARTER", "CALENDAR_YEAR", "DAY_IN_MONTH", "DAY_IN_WEEK",
-                            "DAY_IN_YEAR", "DAY_ONLY", "FISCAL_MONTH", "FISCAL_QUARTER", "FISCAL_YEAR",
-                            "HOUR_IN_DAY", "WEEK_IN_MONTH", "WEEK_IN_YEAR"})
+DATE_FUNCTIONS = frozenset(
+    {
+        "CALENDAR_MONTH",
+        "CALENDAR_QUARTER",
+        "CALENDAR_YEAR",
+        "DAY_IN_MONTH",
+        "DAY_IN_WEEK",
+        "DAY_IN_YEAR",
+        "DAY_ONLY",
+        "FISCAL_MONTH",
+        "FISCAL_QUARTER",
+        "FISCAL_YEAR",
+        "HOUR_IN_DAY",
+        "WEEK_IN_MONTH",
+        "WEEK_IN_YEAR",
+    }
+)
 PASS_THROUGH = frozenset({"TOLABEL", "CONVERTCURRENCY", "FORMAT"})
-_CUSTOM_HINT = ("If you are attempting to use a custom field, be sure to append the '__c' after the custom field "
-                "name. Please reference your WSDL or the describe call for the appropriate names.")
-_REL_HINT = ("If you are attempting to use a custom relationship, be sure to append the '__r' after the custom "
-             "relationship name. Please reference your WSDL or the describe call for the appropriate names.")
-_TYPE_HINT = ("If you are attempting to use a custom object, be sure to append the '__c' after the entity name. "
-              "Please reference your WSDL or the describe call for the appropriate names.")
+_CUSTOM_HINT = (
+    "If you are attempting to use a custom field, be sure to append the '__c' after the custom field "
+    "name. Please reference your WSDL or the describe call for the appropriate names."
+)
+_REL_HINT = (
+    "If you are attempting to use a custom relationship, be sure to append the '__r' after the custom "
+    "relationship name. Please reference your WSDL or the describe call for the appropriate names."
+)
+_TYPE_HINT = (
+    "If you are attempting to use a custom object, be sure to append the '__c' after the entity name. "
+    "Please reference your WSDL or the describe call for the appropriate names."
+)
 _FIELDS_LIMIT = 200  # FIELDS(ALL)/FIELDS(CUSTOM) need LIMIT <= 200 (reference §4)
 
 
@@ -128,8 +148,12 @@ class Binder:
                 if rel is not None:
                     break
             if rel is None:
-                raise _error("INVALID_FIELD", self.query, ref.pos,
-                             f"Didn't understand relationship '{name}' in field path. {_REL_HINT}")
+                raise _error(
+                    "INVALID_FIELD",
+                    self.query,
+                    ref.pos,
+                    f"Didn't understand relationship '{name}' in field path. {_REL_HINT}",
+                )
             rels.append(rel)
             names.append(rel.relationship_name or rel.name)
             candidates = [o for t in rel.reference_to if (o := self.org.schema.get(t)) is not None]
@@ -144,11 +168,19 @@ class Binder:
                 break
         if final is None:
             entity = owner.name
-            raise _error("INVALID_FIELD", self.query, ref.pos,
-                         f"No such column '{last}' on entity '{entity}'. {_CUSTOM_HINT}")
+            raise _error(
+                "INVALID_FIELD",
+                self.query,
+                ref.pos,
+                f"No such column '{last}' on entity '{entity}'. {_CUSTOM_HINT}",
+            )
         if final.type == "address" and not allow_compound:
-            raise _error("INVALID_FIELD", self.query, ref.pos,
-                         f"field '{final.name}' can not be filtered in a query call")
+            raise _error(
+                "INVALID_FIELD",
+                self.query,
+                ref.pos,
+                f"field '{final.name}' can not be filtered in a query call",
+            )
         getter = self._getter(rels, final)
         return BoundPath(rels, final, owner, getter, ".".join([*names, final.name]))
 
@@ -156,12 +188,15 @@ class Binder:
         org = self.org
         name = final.name
         if final.type == "address":
+
             def value_of(rec: Record) -> Any:
                 obj = org.schema.type_of_id(rec["Id"])
                 return org.field_value(obj, final, rec) if obj else None
         else:
+
             def value_of(rec: Record) -> Any:
                 return rec.get(name)
+
         if not rels:
             return value_of
         store = org.store
@@ -209,15 +244,23 @@ class Binder:
         if fn in DATE_FUNCTIONS:
             inner, kind, f = self._single_arg(node)
             if kind not in {"date", "datetime"}:
-                raise _error("MALFORMED_QUERY", self.query, node.pos,
-                             f"Invalid field type for {fn}: {f.name if f else '?'}")
+                raise _error(
+                    "MALFORMED_QUERY",
+                    self.query,
+                    node.pos,
+                    f"Invalid field type for {fn}: {f.name if f else '?'}",
+                )
             convert = _date_function(fn)
             return (lambda rec: _apply(convert, inner(rec))), ("date" if fn == "DAY_ONLY" else "number"), None
         if fn in PASS_THROUGH:
             return self._single_arg(node)
         if fn in AGGREGATES:
-            raise _error("MALFORMED_QUERY", self.query, node.pos,
-                         "Aggregate functions are not allowed in this part of the query")
+            raise _error(
+                "MALFORMED_QUERY",
+                self.query,
+                node.pos,
+                "Aggregate functions are not allowed in this part of the query",
+            )
         raise _error("MALFORMED_QUERY", self.query, node.pos, f"unexpected token: {node.name}")
 
     def _single_arg(self, node: FuncCall) -> tuple[Getter, str, FieldDef | None]:
@@ -227,8 +270,9 @@ class Binder:
 
     # -- conditions -----------------------------------------------------------------------
 
-    def condition(self, cond: Condition, operand: Callable[[Any], tuple[Getter, str, FieldDef | None]] | None = None
-                  ) -> Predicate:
+    def condition(
+        self, cond: Condition, operand: Callable[[Any], tuple[Getter, str, FieldDef | None]] | None = None
+    ) -> Predicate:
         """Compile a WHERE (or HAVING, with a group ``operand`` binder) condition."""
         operand = operand or self.operand
         if isinstance(cond, BoolOp):
@@ -301,13 +345,18 @@ class Binder:
                 return lambda rec: getter(rec) is None
             if op == "!=":
                 return lambda rec: getter(rec) is not None
-            raise _error("INVALID_QUERY_FILTER_OPERATOR", self.query, lit.pos,
-                         f"invalid operator on null: {op}")
+            raise _error(
+                "INVALID_QUERY_FILTER_OPERATOR", self.query, lit.pos, f"invalid operator on null: {op}"
+            )
         if isinstance(value, _DateRange):
             lo, hi = value.bounds()
             checks: dict[str, Predicate] = {
-                "=": lambda v: lo <= v < hi, "!=": lambda v: not lo <= v < hi, "<": lambda v: v < lo,
-                "<=": lambda v: v < hi, ">": lambda v: v >= hi, ">=": lambda v: v >= lo,
+                "=": lambda v: lo <= v < hi,
+                "!=": lambda v: not lo <= v < hi,
+                "<": lambda v: v < lo,
+                "<=": lambda v: v < hi,
+                ">": lambda v: v >= hi,
+                ">=": lambda v: v >= lo,
             }
             check = checks[op]
             if op == "!=":
@@ -315,8 +364,12 @@ class Binder:
             return lambda rec: (v := getter(rec)) is not None and check(v)
         fold = kind == "string"
         ops: dict[str, Callable[[Any, Any], bool]] = {
-            "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
-            "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+            "=": lambda a, b: a == b,
+            "!=": lambda a, b: a != b,
+            "<": lambda a, b: a < b,
+            "<=": lambda a, b: a <= b,
+            ">": lambda a, b: a > b,
+            ">=": lambda a, b: a >= b,
         }
         fn = ops[op]
         if op == "!=":
@@ -371,20 +424,33 @@ class Binder:
 
         return member if cond.op == "IN" else (lambda rec: not member(rec))
 
-    def _semi_join(self, cond: InQuery, operand: Callable[[Any], tuple[Getter, str, FieldDef | None]]
-                   ) -> Predicate:
+    def _semi_join(
+        self, cond: InQuery, operand: Callable[[Any], tuple[Getter, str, FieldDef | None]]
+    ) -> Predicate:
         getter, kind, _ = operand(cond.operand)
         sub = cond.query
         if kind != "id":
-            raise _error("INVALID_FIELD", self.query, sub.object_pos,
-                         "Semi join sub-selects are only allowed on Id and reference fields")
+            raise _error(
+                "INVALID_FIELD",
+                self.query,
+                sub.object_pos,
+                "Semi join sub-selects are only allowed on Id and reference fields",
+            )
         inner_obj = self.org.schema.get(sub.object_name)
         if inner_obj is None:
-            raise _error("INVALID_TYPE", self.query, sub.object_pos,
-                         f"sObject type '{sub.object_name}' is not supported. {_TYPE_HINT}")
+            raise _error(
+                "INVALID_TYPE",
+                self.query,
+                sub.object_pos,
+                f"sObject type '{sub.object_name}' is not supported. {_TYPE_HINT}",
+            )
         if len(sub.select) != 1 or not isinstance(sub.select[0].expr, FieldRef):
-            raise _error("MALFORMED_QUERY", self.query, sub.object_pos,
-                         "Semi join sub-selects can only select one Id or reference field")
+            raise _error(
+                "MALFORMED_QUERY",
+                self.query,
+                sub.object_pos,
+                "Semi join sub-selects can only select one Id or reference field",
+            )
         plan = Plan(self.org, sub, inner_obj, False)
         inner_get = plan.binder.path(sub.select[0].expr).get
         cache: dict[str, set[Any]] = {}
@@ -400,9 +466,17 @@ class Binder:
 
 
 def _type_message(label: str, kind: str) -> str:
-    sf_type = {"string": "string", "id": "string", "number": "double", "boolean": "boolean", "date": "date",
-               "datetime": "dateTime"}.get(kind, kind)
-    quoted = "should be enclosed in quotes" if kind in {"string", "id"} else "should not be enclosed in quotes"
+    sf_type = {
+        "string": "string",
+        "id": "string",
+        "number": "double",
+        "boolean": "boolean",
+        "date": "date",
+        "datetime": "dateTime",
+    }.get(kind, kind)
+    quoted = (
+        "should be enclosed in quotes" if kind in {"string", "id"} else "should not be enclosed in quotes"
+    )
     return f"value of filter criterion for field '{label}' must be of type {sf_type} and {quoted}"
 
 
@@ -453,12 +527,18 @@ def _date_function(name: str) -> Callable[[str], Any]:
         return dt
 
     table: dict[str, Callable[[datetime], Any]] = {
-        "CALENDAR_MONTH": lambda d: d.month, "FISCAL_MONTH": lambda d: d.month,
-        "CALENDAR_QUARTER": lambda d: (d.month - 1) // 3 + 1, "FISCAL_QUARTER": lambda d: (d.month - 1) // 3 + 1,
-        "CALENDAR_YEAR": lambda d: d.year, "FISCAL_YEAR": lambda d: d.year,
-        "DAY_IN_MONTH": lambda d: d.day, "DAY_IN_WEEK": lambda d: (d.weekday() + 1) % 7 + 1,
-        "DAY_IN_YEAR": lambda d: d.timetuple().tm_yday, "DAY_ONLY": lambda d: d.date().isoformat(),
-        "HOUR_IN_DAY": lambda d: d.hour, "WEEK_IN_MONTH": lambda d: (d.day - 1) // 7 + 1,
+        "CALENDAR_MONTH": lambda d: d.month,
+        "FISCAL_MONTH": lambda d: d.month,
+        "CALENDAR_QUARTER": lambda d: (d.month - 1) // 3 + 1,
+        "FISCAL_QUARTER": lambda d: (d.month - 1) // 3 + 1,
+        "CALENDAR_YEAR": lambda d: d.year,
+        "FISCAL_YEAR": lambda d: d.year,
+        "DAY_IN_MONTH": lambda d: d.day,
+        "DAY_IN_WEEK": lambda d: (d.weekday() + 1) % 7 + 1,
+        "DAY_IN_YEAR": lambda d: d.timetuple().tm_yday,
+        "DAY_ONLY": lambda d: d.date().isoformat(),
+        "HOUR_IN_DAY": lambda d: d.hour,
+        "WEEK_IN_MONTH": lambda d: (d.day - 1) // 7 + 1,
         "WEEK_IN_YEAR": lambda d: (d.timetuple().tm_yday - 1) // 7 + 1,
     }
     fn = table[name]
@@ -486,10 +566,16 @@ class Plan:
         self.include_deleted = include_deleted
         self.binder = Binder(org, query, obj, include_deleted)
         self.where = self.binder.condition(query.where) if query.where is not None else None
-        self.is_count = (len(query.select) == 1 and isinstance(query.select[0].expr, FuncCall)
-                         and query.select[0].expr.upper == "COUNT" and not query.select[0].expr.args)
-        self.is_aggregate = not self.is_count and (bool(query.group_by) or any(
-            isinstance(s.expr, FuncCall) and s.expr.upper in AGGREGATES for s in query.select))
+        self.is_count = (
+            len(query.select) == 1
+            and isinstance(query.select[0].expr, FuncCall)
+            and query.select[0].expr.upper == "COUNT"
+            and not query.select[0].expr.args
+        )
+        self.is_aggregate = not self.is_count and (
+            bool(query.group_by)
+            or any(isinstance(s.expr, FuncCall) and s.expr.upper in AGGREGATES for s in query.select)
+        )
         self.columns: list[tuple[str, Getter]] = []
         if self.is_aggregate:
             self._bind_aggregate()
@@ -509,8 +595,12 @@ class Plan:
                 if which not in {"ALL", "STANDARD", "CUSTOM"}:
                     raise _error("MALFORMED_QUERY", self.query, expr.pos, "unexpected token: FIELDS")
                 if which != "STANDARD" and (self.query.limit is None or self.query.limit > _FIELDS_LIMIT):
-                    raise _error("MALFORMED_QUERY", self.query, expr.pos,
-                                 f"The SOQL FIELDS function must have a LIMIT of at most {_FIELDS_LIMIT}")
+                    raise _error(
+                        "MALFORMED_QUERY",
+                        self.query,
+                        expr.pos,
+                        f"The SOQL FIELDS function must have a LIMIT of at most {_FIELDS_LIMIT}",
+                    )
                 for f in self.obj.fields.values():
                     if which == "ALL" or (which == "CUSTOM") == f.custom:
                         out.append(SelectItem(FieldRef([f.name], expr.pos)))
@@ -527,9 +617,17 @@ class Plan:
                 self._bind_subquery(root, expr)
                 continue
             if isinstance(expr, FuncCall):
-                if expr.upper not in PASS_THROUGH or len(expr.args) != 1 or not isinstance(expr.args[0], FieldRef):
-                    raise _error("MALFORMED_QUERY", self.query, expr.pos,
-                                 f"Invalid use of function {expr.name} outside of an aggregate query")
+                if (
+                    expr.upper not in PASS_THROUGH
+                    or len(expr.args) != 1
+                    or not isinstance(expr.args[0], FieldRef)
+                ):
+                    raise _error(
+                        "MALFORMED_QUERY",
+                        self.query,
+                        expr.pos,
+                        f"Invalid use of function {expr.name} outside of an aggregate query",
+                    )
                 expr = expr.args[0]
             bound = self.binder.path(expr)
             key = bound.header.lower()
@@ -553,14 +651,21 @@ class Plan:
     def _bind_subquery(self, root: _Node, sub: Query) -> None:
         rel = self.obj.child(sub.object_name)
         if rel is None:
-            raise _error("INVALID_TYPE", self.query, sub.object_pos,
-                         f"Didn't understand relationship '{sub.object_name}' in FROM part of query call. "
-                         f"{_REL_HINT}")
+            raise _error(
+                "INVALID_TYPE",
+                self.query,
+                sub.object_pos,
+                f"Didn't understand relationship '{sub.object_name}' in FROM part of query call. {_REL_HINT}",
+            )
         child_obj = self.org.schema.objects[rel.child]
         child_plan = Plan(self.org, sub, child_obj, self.include_deleted)
         if child_plan.is_aggregate or child_plan.is_count:
-            raise _error("MALFORMED_QUERY", self.query, sub.object_pos,
-                         "Aggregate queries are not supported in a subquery")
+            raise _error(
+                "MALFORMED_QUERY",
+                self.query,
+                sub.object_pos,
+                "Aggregate queries are not supported in a subquery",
+            )
         root.entries.append(("sub", rel.name, (child_plan, rel.field)))
 
     def render(self, rec: Record, version: str) -> dict[str, Any]:
@@ -568,7 +673,9 @@ class Plan:
         return self._render_node(self.root, rec, self.org.schema.type_of_id(rec["Id"]) or self.obj, version)
 
     def _render_node(self, node: _Node, rec: Record, obj: ObjectDef, version: str) -> dict[str, Any]:
-        out: dict[str, Any] = {"attributes": {"type": obj.name, "url": self.org.url(obj.name, rec["Id"], version)}}
+        out: dict[str, Any] = {
+            "attributes": {"type": obj.name, "url": self.org.url(obj.name, rec["Id"], version)}
+        }
         org = self.org
         for kind, key, payload in node.entries:
             if kind == "field":
@@ -582,13 +689,23 @@ class Plan:
                 rid = rec.get(rel.name)
                 target = org.schema.type_of_id(rid) if rid else None
                 parent = org.store.get(target.name, rid) if target and rid else None
-                out[key] = (self._render_node(node.children[key], parent, target, version)
-                            if parent is not None and target is not None else None)
+                out[key] = (
+                    self._render_node(node.children[key], parent, target, version)
+                    if parent is not None and target is not None
+                    else None
+                )
             else:
                 child_plan, fk = payload
                 rows = child_plan.child_rows(fk, rec["Id"])
-                out[key] = ({"totalSize": len(rows), "done": True,
-                             "records": [child_plan.render(r, version) for r in rows]} if rows else None)
+                out[key] = (
+                    {
+                        "totalSize": len(rows),
+                        "done": True,
+                        "records": [child_plan.render(r, version) for r in rows],
+                    }
+                    if rows
+                    else None
+                )
         return out
 
     # -- aggregates -------------------------------------------------------------------------
@@ -598,7 +715,7 @@ class Plan:
         self.group_getters: list[Getter] = []
         group_keys: list[str] = []
         for g in q.group_by:
-            getter, _, f = self.binder.operand(g)
+            getter, _, _f = self.binder.operand(g)
             self.group_getters.append(getter)
             group_keys.append(_node_key(g))
         self.outputs: list[tuple[str, Callable[[tuple[Any, ...], list[Record]], Any]]] = []
@@ -606,7 +723,9 @@ class Plan:
         for item in q.select:
             expr = item.expr
             if isinstance(expr, Query):
-                raise _error("MALFORMED_QUERY", q, q.object_pos, "Subqueries are not supported in aggregate queries")
+                raise _error(
+                    "MALFORMED_QUERY", q, q.object_pos, "Subqueries are not supported in aggregate queries"
+                )
             key = _node_key(expr)
             if isinstance(expr, FuncCall) and expr.upper in AGGREGATES:
                 name = item.alias or f"expr{n_expr}"
@@ -624,8 +743,8 @@ class Plan:
                     n_expr += 1
             else:
                 name = item.alias or self.binder.path(expr).field.name
-            self.outputs.append((name, lambda key_values, rows, i=index: key_values[i]))
-        self.having = (self.binder.condition(q.having, self._group_operand) if q.having is not None else None)
+            self.outputs.append((name, _group_value(index)))
+        self.having = self.binder.condition(q.having, self._group_operand) if q.having is not None else None
 
     def _aggregate(self, call: FuncCall) -> Callable[[tuple[Any, ...], list[Record]], Any]:
         fn = call.upper
@@ -635,8 +754,12 @@ class Plan:
             return lambda key, rows: len(rows)
         getter, kind, _ = self.binder.operand(call.args[0])
         if fn in {"SUM", "AVG"} and kind != "number":
-            raise _error("MALFORMED_QUERY", self.query, call.pos,
-                         f"Invalid field type for {fn}: only numeric fields can be summed or averaged")
+            raise _error(
+                "MALFORMED_QUERY",
+                self.query,
+                call.pos,
+                f"Invalid field type for {fn}: only numeric fields can be summed or averaged",
+            )
 
         def compute(key: tuple[Any, ...], rows: list[Record]) -> Any:
             values = [v for r in rows if (v := getter(r)) is not None]
@@ -664,8 +787,12 @@ class Plan:
         key = _node_key(node)
         keys = [_node_key(g) for g in self.query.group_by]
         if key not in keys:
-            raise _error("MALFORMED_QUERY", self.query, node.pos,
-                         f"Field must be grouped or aggregated: {getattr(node, 'text', getattr(node, 'name', ''))}")
+            raise _error(
+                "MALFORMED_QUERY",
+                self.query,
+                node.pos,
+                f"Field must be grouped or aggregated: {getattr(node, 'text', getattr(node, 'name', ''))}",
+            )
         _, kind, f = self.binder.operand(node)
         i = keys.index(key)
         return (lambda group: group[0][i]), kind, f
@@ -678,16 +805,21 @@ class Plan:
             if self.is_aggregate:
                 getter, _, _ = self._group_operand(item.expr)
             else:
-                getter, kind, f = self.binder.operand(item.expr)
+                getter, _kind, f = self.binder.operand(item.expr)
                 if f is not None and (f.type == "multipicklist" or (f.type == "textarea" and f.length > 255)):
-                    raise _error("INVALID_FIELD", self.query, item.expr.pos,
-                                 f"field '{f.name}' can not be sorted in a query call")
+                    raise _error(
+                        "INVALID_FIELD",
+                        self.query,
+                        item.expr.pos,
+                        f"field '{f.name}' can not be sorted in a query call",
+                    )
             nulls_last = item.nulls_last if item.nulls_last is not None else item.descending
             out.append((getter, item.descending, nulls_last))
         return out
 
     def _sort(self, rows: list[Any]) -> None:
         for getter, descending, nulls_last in reversed(self.order):
+
             def key(row: Any, g: Getter = getter, last: bool = nulls_last, desc: bool = descending) -> Any:
                 v = g(row)
                 if v is None:
@@ -718,11 +850,21 @@ class Plan:
             return None
         terms = cond.items if isinstance(cond, BoolOp) and cond.op == "AND" else [cond]
         for term in terms:
-            if isinstance(term, Compare) and term.op == "=" and isinstance(term.operand, FieldRef) \
-                    and len(term.operand.path) == 1 and term.value.kind == "string":
+            if (
+                isinstance(term, Compare)
+                and term.op == "="
+                and isinstance(term.operand, FieldRef)
+                and len(term.operand.path) == 1
+                and term.value.kind == "string"
+            ):
                 values = [term.value]
-            elif isinstance(term, InList) and term.op == "IN" and isinstance(term.operand, FieldRef) \
-                    and len(term.operand.path) == 1 and all(v.kind == "string" for v in term.values):
+            elif (
+                isinstance(term, InList)
+                and term.op == "IN"
+                and isinstance(term.operand, FieldRef)
+                and len(term.operand.path) == 1
+                and all(v.kind == "string" for v in term.values)
+            ):
                 values = term.values
             else:
                 continue
@@ -748,8 +890,9 @@ class Plan:
     def child_rows(self, fk: str, parent_id: str) -> list[Record]:
         """Rows of a child subquery for one parent record."""
         if self.include_deleted:
-            source: Iterable[Record] = (r for r in self.org.store.records(self.obj.name).values()
-                                        if r.get(fk) == parent_id)
+            source: Iterable[Record] = (
+                r for r in self.org.store.records(self.obj.name).values() if r.get(fk) == parent_id
+            )
         else:
             source = self.org.children(self.obj.name, fk, parent_id)
         where = self.where
@@ -791,6 +934,10 @@ class Plan:
         return len(self.rows())
 
 
+def _group_value(index: int) -> Callable[[tuple[Any, ...], list[Record]], Any]:
+    return lambda key_values, rows: key_values[index]
+
+
 def _node_key(node: Any) -> str:
     if isinstance(node, FieldRef):
         return "f:" + node.text.lower()
@@ -808,8 +955,12 @@ def bind(org: Org, text: str, include_deleted: bool = False) -> Plan:
     query = parse(text)
     obj = org.schema.get(query.object_name)
     if obj is None:
-        raise _error("INVALID_TYPE", query, query.object_pos,
-                     f"sObject type '{query.object_name}' is not supported. {_TYPE_HINT}")
+        raise _error(
+            "INVALID_TYPE",
+            query,
+            query.object_pos,
+            f"sObject type '{query.object_name}' is not supported. {_TYPE_HINT}",
+        )
     return Plan(org, query, obj, include_deleted)
 
 

@@ -156,7 +156,9 @@ def _unescape(raw: str) -> str:
         ch = body[i]
         if ch == "\\" and i + 1 < len(body):
             nxt = body[i + 1]
-            out.append({"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "%": "\\%", "_": "\\_"}.get(nxt, nxt))
+            out.append(
+                {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "%": "\\%", "_": "\\_"}.get(nxt, nxt)
+            )
             i += 2
             continue
         out.append(ch)
@@ -175,9 +177,17 @@ class _ToAst(Transformer[Token, Any]):
         return query
 
     def query(self, meta: Any, items: list[Any]) -> Query:
-        (select, (obj_name, obj_pos, obj_alias), _using, where, _with, group, order, limit, offset, _for) = items
-        q = Query(select=select, object_name=obj_name, object_pos=obj_pos, object_alias=obj_alias, where=where,
-                  text=self.text)
+        (select, (obj_name, obj_pos, obj_alias), _using, where, _with, group, order, limit, offset, _for) = (
+            items
+        )
+        q = Query(
+            select=select,
+            object_name=obj_name,
+            object_pos=obj_pos,
+            object_alias=obj_alias,
+            where=where,
+            text=self.text,
+        )
         if group is not None:
             q.group_by, q.having = group
         if order is not None:
@@ -245,8 +255,9 @@ class _ToAst(Transformer[Token, Any]):
     def nulls(self, meta: Any, items: list[Token]) -> bool:
         word = str(items[0]).upper()
         if word not in {"FIRST", "LAST"}:
-            raise QueryError("MALFORMED_QUERY", caret_message(self.text, _pos(items[0]),
-                                                              f"unexpected token: {items[0]}"))
+            raise QueryError(
+                "MALFORMED_QUERY", caret_message(self.text, _pos(items[0]), f"unexpected token: {items[0]}")
+            )
         return word == "LAST"
 
     def limit(self, meta: Any, items: list[Token]) -> int:
@@ -258,7 +269,9 @@ class _ToAst(Transformer[Token, Any]):
     def _int(self, tok: Token) -> int:
         text = str(tok)
         if not text.isdigit():
-            raise QueryError("MALFORMED_QUERY", caret_message(self.text, _pos(tok), f"unexpected token: {text}"))
+            raise QueryError(
+                "MALFORMED_QUERY", caret_message(self.text, _pos(tok), f"unexpected token: {text}")
+            )
         return int(text)
 
     def and_condition(self, meta: Any, items: list[Condition]) -> BoolOp:
@@ -329,8 +342,9 @@ class _ToAst(Transformer[Token, Any]):
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
     grammar = Path(__file__).with_name("soql.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True,
-                cache=False)
+    return Lark(
+        grammar, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True, cache=False
+    )
 
 
 def _syntax_error(text: str, exc: UnexpectedInput) -> QueryError:
@@ -343,13 +357,16 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> QueryError:
         return QueryError("MALFORMED_QUERY", caret_message(text, _pos(tok), f"unexpected token: {tok}"))
     if isinstance(exc, UnexpectedCharacters):
         pos = Pos(exc.line, exc.column)
-        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
-        detail = "line 1:{} no viable alternative at character '{}'".format(exc.column - 1, ch)
+        at = exc.pos_in_stream or 0
+        ch = text[at] if at < len(text) else ""
+        detail = f"line {exc.line}:{exc.column - 1} no viable alternative at character '{ch}'"
         if ch == "'":
-            detail = "unexpected token: '" + text[exc.pos_in_stream:].split("\n")[0]
+            detail = "unexpected token: '" + text[at:].split("\n")[0]
         return QueryError("MALFORMED_QUERY", caret_message(text, pos, detail))
     if isinstance(exc, UnexpectedEOF):
-        return QueryError("MALFORMED_QUERY", caret_message(text, Pos(1, len(text) + 1), "unexpected token: <EOF>"))
+        return QueryError(
+            "MALFORMED_QUERY", caret_message(text, Pos(1, len(text) + 1), "unexpected token: <EOF>")
+        )
     return QueryError("MALFORMED_QUERY", str(exc))
 
 
@@ -384,5 +401,7 @@ def parse(text: str) -> Query:
     if not text or not text.strip():
         raise QueryError("MALFORMED_QUERY", "SOQL statements cannot be empty or null")
     if len(text) > MAX_QUERY_LENGTH:
-        raise QueryError("MALFORMED_QUERY", f"SOQL statements cannot be longer than {MAX_QUERY_LENGTH} characters")
+        raise QueryError(
+            "MALFORMED_QUERY", f"SOQL statements cannot be longer than {MAX_QUERY_LENGTH} characters"
+        )
     return _parse_cached(text)

@@ -61,8 +61,9 @@ class QueryService:
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
         self._serial = 0
 
-    def query(self, text: str, *, include_deleted: bool, version: str, batch_size: int = DEFAULT_QUERY_BATCH
-              ) -> dict[str, Any]:
+    def query(
+        self, text: str, *, include_deleted: bool, version: str, batch_size: int = DEFAULT_QUERY_BATCH
+    ) -> dict[str, Any]:
         """Run a query and return its first page.
 
         Raises:
@@ -91,8 +92,15 @@ class QueryService:
         self._cursors.move_to_end(locator)
         return self._page(cursor.rows, cursor.render, version, cursor.batch, locator, offset)
 
-    def _page(self, rows: list[Any], render: Callable[[Any, str], dict[str, Any]], version: str, batch: int,
-              locator: str | None, offset: int) -> dict[str, Any]:
+    def _page(
+        self,
+        rows: list[Any],
+        render: Callable[[Any, str], dict[str, Any]],
+        version: str,
+        batch: int,
+        locator: str | None,
+        offset: int,
+    ) -> dict[str, Any]:
         end = offset + batch
         page = [render(r, version) for r in rows[offset:end]]
         out: dict[str, Any] = {"totalSize": len(rows), "done": end >= len(rows)}
