@@ -1,7 +1,8 @@
 """Random interleavings of human edits on both sides with sync passes in between.
 
 After every pass both sides agree with the merge policy's answer, no record is duplicated, every
-overridden human edit is in the audit log, and a final pass makes zero writes.
+overridden human edit is in the audit log, and a final pass makes zero writes. Some passes are killed
+between a write and the state commit and rerun; the answer must be the same.
 """
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from ledgerbridge.core.records import System
-from ledgerbridge.engine import Engine, MemoryStateStore
+from ledgerbridge.engine import Engine, EngineHooks, MemoryStateStore
 from ledgerbridge.flows.spec import LinkSpec
 from ledgerbridge.testing.fakes import FakeSystem, ManualClock
 
@@ -64,8 +65,13 @@ ops = st.lists(st.one_of(
               st.sampled_from(["Name", "Phone", "Terms"]), st.sampled_from(VALUES)),
     st.tuples(st.just("delete"), st.sampled_from([SF, NS]), st.integers(0, 30)),
     st.tuples(st.just("merge"), st.integers(0, 30), st.integers(0, 30)),
-    st.tuples(st.just("sync")),
+    st.tuples(st.just("sync"), st.integers(0, 4)),
 ), min_size=1, max_size=30)
+
+
+class Crash(BaseException):
+    """The process dies between a write and the state commit."""
+
 
 
 class Scenario:
@@ -144,6 +150,21 @@ class Scenario:
             a.pending_delete = SF
             b.last[SF] = self.seq  # the winner is touched
         else:
+            crash_at = op[1]
+            if crash_at:
+                calls = {"n": 0}
+
+                async def after_write(link, system, results):  # type: ignore[no-untyped-def]
+                    calls["n"] += 1
+                    if calls["n"] == crash_at:
+                        raise Crash()
+
+                self.engine.hooks = EngineHooks(after_write=after_write)
+                try:
+                    await self.engine.sync()
+                except Crash:
+                    event("a pass crashed between write and commit")
+                self.engine.hooks = EngineHooks()
             await self.sync_and_check()
 
     async def sync_and_check(self) -> None:

@@ -267,6 +267,7 @@ class _Work:
     force: dict[str, System] = field(default_factory=dict)
     heal: bool = False
     action: str = ""
+    pre_audited: bool = False
 
 
 class _LinkRuntime:
@@ -738,9 +739,39 @@ class Engine:
                    best=result.score, rule=result.rule, run_id=p.run_id)
 
     # -- writes ----------------------------------------------------------------------------------
+    def _decision_events(self, p: _Pass, rt: _LinkRuntime, w: _Work) -> list[AuditEvent]:
+        """Audit events for fields where a human edit loses (conflict) or is not propagated."""
+        out: list[AuditEvent] = []
+        if w.merge is None or w.sf is None or w.ns is None:
+            return out
+        now = self.clock.now()
+        for d in w.merge.decisions:
+            if d.conflict or d.action == "ignored":
+                out.append(AuditEvent(
+                    uuid.uuid4().hex, now, rt.name, "conflict" if d.conflict else "ignored", d.winner,
+                    w.sf.id, w.ns.id, p.run_id, fields=(d.field,),
+                    before={"salesforce": d.sf_value, "netsuite": d.ns_value},
+                    after={"base_salesforce": d.base_sf, "base_netsuite": d.base_ns},
+                    decision="parked" if d.action == "parked" else (
+                        f"{d.winner.value}_wins" if d.winner else d.action),
+                    reason=d.reason or "changed on both sides since the last sync", rule=d.rule))
+        return out
+
     async def _execute(self, p: _Pass, rt: _LinkRuntime, works: list[_Work]) -> None:
         """Creates (idempotent upserts), then follow-up merges of created pairs, then updates."""
         mapping = rt.mapping
+        # Decisions that override a human edit are recorded before anything is written, so a crash
+        # between the write and the commit cannot lose an edit without an audit entry.
+        decided: list[AuditEvent] = []
+        for w in works:
+            if w.done is None and not w.failed and w.merge is not None and w.updates:
+                events_ = self._decision_events(p, rt, w)
+                if events_:
+                    decided += events_
+                    w.pre_audited = True
+        if decided:
+            async with self.store.transaction():
+                await self.store.add_audit(decided)
         for target in System:
             todo = [w for w in works if w.done is None and not w.failed and w.create_on is target]
             if not todo:
@@ -929,14 +960,8 @@ class Engine:
                   decision=f"{other(side).value}_wins", reason="; ".join(
                       f"{k}: {v}" for k, v in sorted(rules.items())),
                   rule=",".join(sorted(set(rules.values()))))
-        for d in merge.decisions:
-            if d.conflict or d.action == "ignored":
-                event("conflict" if d.conflict else "ignored", d.winner, fields=(d.field,),
-                      before={"salesforce": d.sf_value, "netsuite": d.ns_value},
-                      after={"base_salesforce": d.base_sf, "base_netsuite": d.base_ns},
-                      decision="parked" if d.action == "parked" else (
-                          f"{d.winner.value}_wins" if d.winner else d.action),
-                      reason=d.reason or "changed on both sides since the last sync", rule=d.rule)
+        if not w.pre_audited:
+            audit += self._decision_events(p, rt, w)
         for d in merge.parked:
             await self._park(p, rt, w, d)
         if audit:
