@@ -16,6 +16,7 @@ from rich.console import Console
 from ledgerbridge.app.config import DEFAULT_CONFIG_FILE, config_schema_json, validate_config_file
 from ledgerbridge.app.logging import LogFormat, configure_logging
 from ledgerbridge.cli.demo import register as register_demo
+from ledgerbridge.cli.init import register as register_init
 from ledgerbridge.cli.ops import register as register_ops
 from ledgerbridge.core.errors import ConfigError
 
@@ -33,6 +34,7 @@ app = typer.Typer(
 config_app = typer.Typer(help="Check and describe ledgerbridge.yaml.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 register_ops(app)
+register_init(app)
 register_demo(app)
 
 err = Console(stderr=True, highlight=False)

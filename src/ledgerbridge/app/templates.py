@@ -1,0 +1,183 @@
+"""Ready-made link configurations (flow templates) and the ``ledgerbridge.yaml`` they render to.
+
+Layer ``app``; imports ``flows`` (to validate a rendering) and the standard library. Each template
+is package data, ``templates/<name>.yaml``: a first comment line ``# <name>: <one-line description>``,
+further comment lines, then a ``links:`` mapping. :func:`render` puts a ``connections`` block in
+front of it: the local sandboxes (ports 8701/8702, their documented default credentials) for
+``sandbox=True``, else ``${ENV_VAR}`` placeholders with comments, so no secret is ever written.
+
+The sandbox defaults are repeated here on purpose: ``ledgerbridge`` never imports the sandbox package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+from ledgerbridge.core.errors import ConfigError
+from ledgerbridge.flows.load import load_config_text
+
+__all__ = [
+    "SANDBOX_NETSUITE_URL",
+    "SANDBOX_SALESFORCE_URL",
+    "Template",
+    "check_rendering",
+    "connections_yaml",
+    "get_template",
+    "list_templates",
+    "render",
+]
+
+SANDBOX_SALESFORCE_URL = "http://127.0.0.1:8701"
+SANDBOX_NETSUITE_URL = "http://127.0.0.1:8702"
+# The sandboxes' documented default credentials (not secrets: they only open the local emulators).
+_SF_SANDBOX = {
+    "client_id": "3MVG9LedgerBridgeSandboxConsumerKey.0000000000000000000000000000",
+    "client_secret": "LBSANDBOXSECRET0000000000000000000000000000000000000000000000001",
+    "username": "integration@ledgerbridge.sandbox",
+    "password": "sandbox-password",
+    "security_token": "SANDBOXTOKEN0000",
+}
+_NS_SANDBOX_ACCOUNT = "1234567"
+_NS_SANDBOX = {
+    "consumer_key":
+        "ns-sandbox-consumer-key-0001a7c3e5f9b2d4c6e8a0b1c3d5e7f9a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1",
+    "consumer_secret":
+        "ns-sandbox-consumer-secret-3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1",
+    "token_id": "ns-sandbox-token-id-8c1e4a7b2d5f8e1a4c7b0d3f6e9a2c5b8d1f4e7a0c3b6d9f2e5a8c1b4d7f0e3a6",
+    "token_secret":
+        "ns-sandbox-token-secret-5b9d3f7a1c5e9b3d7f1a5c9e3b7d1f5a9c3e7b1d5f9a3c7e1b5d9f3a7c1e5b9d3",
+}
+_SUFFIX = ".yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """One flow template: its name, one-line description and the ``links:`` YAML text."""
+
+    name: str
+    description: str
+    body: str
+
+
+def _folder() -> resources.abc.Traversable:
+    return resources.files("ledgerbridge.app").joinpath("templates")
+
+
+def _parse(name: str, text: str) -> Template:
+    first = text.splitlines()[0] if text else ""
+    prefix = f"# {name}:"
+    description = first[len(prefix):].strip() if first.startswith(prefix) else ""
+    return Template(name, description, text)
+
+
+def list_templates() -> list[Template]:
+    """Every template shipped, sorted by name."""
+    found = [_parse(f.name[: -len(_SUFFIX)], f.read_text(encoding="utf-8"))
+             for f in _folder().iterdir() if f.name.endswith(_SUFFIX)]
+    return sorted(found, key=lambda t: t.name)
+
+
+def get_template(name: str) -> Template:
+    """The template called ``name``.
+
+    Raises:
+        ConfigError: no such template (the message lists the known ones).
+    """
+    for t in list_templates():
+        if t.name == name:
+            return t
+    known = ", ".join(t.name for t in list_templates())
+    raise ConfigError(f"unknown template {name!r}; known templates: {known}")
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def connections_yaml(*, sandbox: bool, salesforce_url: str = SANDBOX_SALESFORCE_URL,
+                     netsuite_url: str = SANDBOX_NETSUITE_URL) -> str:
+    """The ``connections:`` block.
+
+    Args:
+        sandbox: the local sandboxes with their default credentials; else ``${ENV_VAR}`` placeholders.
+        salesforce_url: the Salesforce sandbox's URL (sandbox mode only).
+        netsuite_url: the NetSuite sandbox's URL (sandbox mode only).
+
+    Returns:
+        YAML text ending with a newline.
+    """
+    if sandbox:
+        sf = "\n".join(f"      {k}: ${{LEDGERBRIDGE_SF_{k.upper()}:-{v}}}" for k, v in _SF_SANDBOX.items())
+        ns = "\n".join(f"      {k}: ${{LEDGERBRIDGE_NS_{k.upper()}:-{v}}}" for k, v in _NS_SANDBOX.items())
+        return (
+            "# The local sandboxes (`ledgerbridge sandbox up`) with their default credentials;\n"
+            "# each value can be overridden by the environment variable named in it.\n"
+            "connections:\n"
+            "  salesforce:\n"
+            f"    login_url: {_quote(salesforce_url)}\n"
+            "    auth:\n"
+            "      mode: password\n"
+            f"{sf}\n"
+            "  netsuite:\n"
+            f"    account_id: {_quote(_NS_SANDBOX_ACCOUNT)}\n"
+            f"    base_url: {_quote(netsuite_url)}\n"
+            "    auth:\n"
+            "      mode: tba\n"
+            f"{ns}\n")
+    return (
+        "# Secrets never live in this file: export the variables below (or use *_file options).\n"
+        "connections:\n"
+        "  salesforce:\n"
+        "    login_url: ${SF_LOGIN_URL:-https://login.salesforce.com}  # test. for a sandbox org\n"
+        "    auth:\n"
+        "      mode: client_credentials         # or jwt / password / refresh_token\n"
+        "      client_id: ${SF_CLIENT_ID}        # the connected app's consumer key\n"
+        "      client_secret: ${SF_CLIENT_SECRET}\n"
+        "  netsuite:\n"
+        "    account_id: ${NS_ACCOUNT_ID}        # e.g. 1234567 or 1234567_SB1\n"
+        "    auth:\n"
+        "      mode: tba                         # token-based authentication (OAuth 1.0a)\n"
+        "      consumer_key: ${NS_CONSUMER_KEY}\n"
+        "      consumer_secret: ${NS_CONSUMER_SECRET}\n"
+        "      token_id: ${NS_TOKEN_ID}\n"
+        "      token_secret: ${NS_TOKEN_SECRET}\n")
+
+
+def render(name: str, *, sandbox: bool, salesforce_url: str = SANDBOX_SALESFORCE_URL,
+           netsuite_url: str = SANDBOX_NETSUITE_URL, state_url: str | None = None) -> str:
+    """A complete ``ledgerbridge.yaml`` for template ``name``.
+
+    Args:
+        name: the template.
+        sandbox: point the connections at the local sandboxes (else environment placeholders).
+        salesforce_url: the Salesforce sandbox's URL (sandbox mode).
+        netsuite_url: the NetSuite sandbox's URL (sandbox mode).
+        state_url: the state store (default: SQLite under ``.ledgerbridge/``).
+
+    Returns:
+        The YAML text.
+
+    Raises:
+        ConfigError: unknown template.
+    """
+    t = get_template(name)
+    state = state_url or "sqlite:///.ledgerbridge/state.db"
+    return (
+        f"# ledgerbridge.yaml from template {t.name!r}: {t.description}\n"
+        "# Check it with `ledgerbridge config validate`; run one pass with `ledgerbridge sync`.\n"
+        "version: 1\n"
+        f"{connections_yaml(sandbox=sandbox, salesforce_url=salesforce_url, netsuite_url=netsuite_url)}"
+        "state:\n"
+        f"  url: {_quote(state)}\n"
+        "\n"
+        f"{t.body}")
+
+
+def check_rendering(text: str, env: dict[str, str] | None = None) -> None:
+    """Validate rendered text the way ``ledgerbridge config validate`` does.
+
+    Raises:
+        FlowSpecError: a problem (with its line).
+    """
+    load_config_text(text, source="ledgerbridge.yaml", env=env)
