@@ -63,7 +63,10 @@ def normalise_domain(value: JsonValue) -> str | None:
     if "@" in text and "://" not in text:
         host = text.rsplit("@", 1)[1]
     else:
-        host = urlsplit(text if "://" in text else f"//{text}").hostname or ""
+        try:
+            host = urlsplit(text if "://" in text else f"//{text}").hostname or ""
+        except ValueError:  # e.g. an unbalanced IPv6 bracket
+            return None
     host = host.strip(".")
     for prefix in _DOMAIN_PREFIXES:
         if host.startswith(prefix):
