@@ -18,6 +18,7 @@ from ledgerbridge.app.logging import LogFormat, configure_logging
 from ledgerbridge.cli.demo import register as register_demo
 from ledgerbridge.cli.init import register as register_init
 from ledgerbridge.cli.ops import register as register_ops
+from ledgerbridge.cli.sandbox import register as register_sandbox
 from ledgerbridge.core.errors import ConfigError
 
 EXIT_OK = 0
@@ -36,6 +37,7 @@ app.add_typer(config_app, name="config")
 register_ops(app)
 register_init(app)
 register_demo(app)
+register_sandbox(app)
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
