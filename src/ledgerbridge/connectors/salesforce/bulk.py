@@ -11,8 +11,9 @@ Lifecycle, from reference/salesforce-api.md §6:
 - query: ``POST /jobs/query`` -> poll -> ``GET /jobs/query/{id}/results?locator=`` pages until
   ``Sforce-Locator`` is the literal ``null``.
 
-Polling waits on the injected :class:`~ledgerbridge.core.ports.Clock` (first poll at once, then
-``bulk_poll_interval_s`` doubling up to 30 s), so tests never sleep.
+Polling waits on the injected :class:`~ledgerbridge.core.ports.Clock`, so tests never sleep: the
+first poll after ``bulk_poll_interval_s``, later ones after the time the job's observed
+processing rate predicts for the remaining rows (or a doubling interval), at most 30 s apart.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ class BulkApi:
         except Exception:
             await self._abort(job.id, priority)
             raise
-        info = await self._wait("ingest", job.id, priority)
+        info = await self._wait("ingest", job.id, priority, len(rows))
         if info.state == "Failed" and info.n_processed == 0:
             reason = info.error_message or "the job failed"
             return [WriteResult(i, error=RecordError(ErrorKind.RECORD, "BULK_JOB_FAILED", reason))
@@ -154,21 +155,31 @@ class BulkApi:
         except Exception as exc:  # best effort: the original error matters more
             _log.warning("salesforce.bulk.abort_failed", job=job_id, error=type(exc).__name__)
 
-    async def _wait(self, kind: str, job_id: str, priority: Priority) -> JobInfo:
-        interval = self._client.settings.bulk_poll_interval_s
-        waited = 0.0
+    async def _wait(self, kind: str, job_id: str, priority: Priority, n_rows: int | None = None) -> JobInfo:
+        # Every poll is an API call, so wait before the first one (a job just closed is not
+        # done yet) and then, once the job reports progress, for the time its observed rate
+        # says the rest will take; without progress, back off exponentially.
+        settings = self._client.settings
+        interval = settings.bulk_poll_interval_s
+        started = self._clock.now()
+        delay = interval
         while True:
+            await self._clock.sleep(delay)
             info = parse_job(await self._client.request_json(
                 "GET", f"/jobs/{kind}/{job_id}", operation="bulk.poll", priority=priority))
             if info.state in TERMINAL_STATES:
                 return info
-            if waited >= self._client.settings.bulk_timeout_s:
+            waited = (self._clock.now() - started).total_seconds()
+            if waited >= settings.bulk_timeout_s:
                 raise ServerError(f"salesforce bulk {kind} job {job_id} still {info.state} after "
                                   f"{waited:.0f} s; it keeps running, see Setup > Bulk Data Load "
                                   "Jobs", system=SYSTEM, operation="bulk.poll")
-            await self._clock.sleep(interval)
-            waited += interval
-            interval = min(interval * 2, MAX_POLL_INTERVAL_S)
+            if n_rows and 0 < info.n_processed < n_rows and waited > 0:
+                rate = info.n_processed / waited
+                delay = (n_rows - info.n_processed) / rate * 1.1
+            else:
+                delay *= 2
+            delay = min(max(delay, interval), MAX_POLL_INTERVAL_S)
 
     async def _result_csv(self, job_id: str, name: str, priority: Priority) -> list[dict[str, str]]:
         response = await self._client.request("GET", f"/jobs/ingest/{job_id}/{name}/",

@@ -453,7 +453,7 @@ async def test_bulk_ingest_above_the_threshold_aligns_results(scripted: Scripted
     upload = scripted.data_requests()[1]
     assert upload.headers["Content-Type"] == "text/csv"
     assert upload.content.decode().splitlines()[0] == '"NetSuite_Id__c","Name"'
-    assert clock.slept == [1.0]  # polled at once, then after the first interval
+    assert clock.slept == [1.0, 2.0]  # first poll after the interval, then doubling without progress
 
 
 # ---- failures, retries, auth, budget -----------------------------------------------------
