@@ -1,5 +1,8 @@
-"""``ledgerbridge demo``: both sandboxes, the engine, the simulator and the dashboard in one command
-(layer ``cli``, the outermost shell: it may start the dashboard front end)."""
+"""Long-running commands (layer ``cli``, the outermost shell: it may start the dashboard front end).
+
+- ``ledgerbridge run``: every link on its triggers until stopped, optionally with the dashboard.
+- ``ledgerbridge demo``: both sandboxes, the engine, a simulator and the dashboard in one command.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import typer
 from rich.console import Console
 
 from ledgerbridge.app import services
-from ledgerbridge.app.config import LedgerBridgeConfig, load_config
+from ledgerbridge.app.config import DEFAULT_CONFIG_FILE, LedgerBridgeConfig, load_config
 from ledgerbridge.app.demo import Simulator, start_demo_sandboxes
 from ledgerbridge.app.sandboxes import SandboxStartError
 from ledgerbridge.app.wiring import Runtime
@@ -42,7 +45,28 @@ Press Ctrl-C to stop everything.
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``demo`` command."""
+    """Add the ``run`` and ``demo`` commands."""
+
+    @app.command("run")
+    def run_cmd(config: Annotated[Path, typer.Option("-c", "--config", help="configuration file")] = Path(
+                    DEFAULT_CONFIG_FILE),
+                state: Annotated[str | None, typer.Option("--state", help="state store URL")] = None,
+                interval: Annotated[float, typer.Option(
+                    "--interval", help="seconds between passes for links without triggers")] = 60.0,
+                dashboard: Annotated[bool, typer.Option("--dashboard", help="serve the dashboard")] = False,
+                host: Annotated[str, typer.Option("--host", help="dashboard address")] = "127.0.0.1",
+                port: Annotated[int, typer.Option("--port", help="dashboard port")] = 8765) -> None:
+        """Run every link on its triggers until stopped (SIGINT/SIGTERM finish the pass first)."""
+        try:
+            loaded = load_config(config)
+        except ConfigError as exc:
+            err.print(f"[red]error:[/] {exc}", soft_wrap=True)
+            raise typer.Exit(2) from None
+        for warning in loaded.warnings:
+            err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        code = asyncio.run(_main(loaded.config, config, port if dashboard else None, False, 1.0, {}, {},
+                                 state_url=state, interval=interval, host=host))
+        raise typer.Exit(code)
 
     @app.command("demo")
     def demo(port: Annotated[int, typer.Option("--port", help="dashboard port")] = 8765,
@@ -64,16 +88,18 @@ def register(app: typer.Typer) -> None:
             except ConfigError as exc:
                 err.print(f"[red]error:[/] {exc}")
                 raise typer.Exit(2) from None
-            code = asyncio.run(_main(cfg, sandboxes.config_file, port, not no_simulator, speed,
-                                     sandboxes.salesforce, sandboxes.netsuite))
+            code = asyncio.run(_main(cfg, sandboxes.config_file, port, True, speed,
+                                     sandboxes.salesforce, sandboxes.netsuite, simulator=not no_simulator))
         finally:
             sandboxes.stop()
             err.print("stopped.")
         raise typer.Exit(code)
 
 
-async def _main(cfg: LedgerBridgeConfig, config_file: Path, port: int, simulate: bool,
-                speed: float, sf: dict[str, object], ns: dict[str, object]) -> int:
+async def _main(cfg: LedgerBridgeConfig, config_file: Path, port: int | None, demo: bool,
+                speed: float, sf: dict[str, object], ns: dict[str, object], *,
+                state_url: str | None = None, interval: float = 5.0, host: str = "127.0.0.1",
+                simulator: bool = True) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -85,11 +111,15 @@ async def _main(cfg: LedgerBridgeConfig, config_file: Path, port: int, simulate:
     def ready(rt: Runtime) -> None:
         backend = RuntimeBackend(rt, sf_url=str(sf.get("instance_url", "")) or None)
         holder.append(backend)
-        server = dashboard_server(create_dashboard(backend), "127.0.0.1", port)
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-        servers.append(server)
-        tasks.append(asyncio.create_task(server.serve()))
-        if simulate:
+        if port is not None:
+            server = dashboard_server(create_dashboard(backend), host, port)
+            server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+            servers.append(server)
+            tasks.append(asyncio.create_task(server.serve()))
+            err.print(f"dashboard: http://{host}:{port}/")
+        if not demo:
+            return
+        if simulator:
             sim = Simulator(rt, speed=speed, on_event=lambda m: err.print(f"[dim]{m}[/]"))
             tasks.append(asyncio.create_task(sim.run(stop)))
         err.print(GUIDE.format(dashboard=f"http://127.0.0.1:{port}/", sf=sf.get("instance_url"),
@@ -103,7 +133,9 @@ async def _main(cfg: LedgerBridgeConfig, config_file: Path, port: int, simulate:
         err.print(f"pass {s.run_id[:8]}: {counts}")
 
     try:
-        await services.run_forever(cfg, stop, default_interval_s=5.0, on_summary=summary, on_ready=ready)
+        passes = await services.run_forever(cfg, stop, state_url=state_url, default_interval_s=interval,
+                                            on_summary=summary, on_ready=ready)
+        err.print(f"stopped after {passes} passes")
     except LedgerBridgeError as exc:
         err.print(f"[red]error:[/] {exc}")
         return 1

@@ -1,5 +1,5 @@
 """Engine operations on the command line: sync, plan, status, dlq, reviews, conflicts, reconcile,
-mapping preview and run (layer ``cli``; imports ``app`` and ``core`` only).
+and mapping preview (layer ``cli``; imports ``app`` and ``core`` only).
 
 Read commands accept ``--json``. Exit codes: 0 ok, 1 failures were recorded (dead letters, drift
 left), 2 configuration or usage error.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 from collections.abc import Awaitable
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
@@ -336,29 +335,3 @@ def register(app: typer.Typer) -> None:
             table.add_row(f.field, json.dumps(f.mapped), json.dumps(f.current),
                           "[yellow]differs[/]" if f.differs else "")
         out.print(table)
-
-    @app.command("run")
-    def run_cmd(config: ConfigOpt = Path(DEFAULT_CONFIG_FILE), state: StateOpt = None,
-                interval: Annotated[float, typer.Option(
-                    "--interval", help="seconds between passes for links without triggers")] = 60.0) -> None:
-        """Run every link on its triggers until stopped (SIGINT/SIGTERM finish the pass first)."""
-        cfg = _load(config)
-
-        async def main() -> int:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-
-            def report(summary: services.SyncSummary) -> None:
-                counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items())) or "no changes"
-                err.print(f"pass {summary.run_id[:8]}: {counts}")
-
-            return await services.run_forever(cfg, stop, state_url=state, default_interval_s=interval,
-                                              on_summary=report)
-
-        passes = _run(main())
-        err.print(f"stopped after {passes} passes")
-
-
-
