@@ -16,7 +16,7 @@ NOW = datetime(2024, 6, 3, 9, 0, tzinfo=UTC)
 
 
 class Api:
-    """A thin client bound to one sandbox app: ``get/post/patch/delete`` relative to ``/services/data/vNN.0``."""
+    """A thin client bound to one sandbox app; paths are relative to ``/services/data/vNN.0``."""
 
     def __init__(self, client: httpx2.AsyncClient, state: SandboxState, token: str) -> None:
         self.client = client

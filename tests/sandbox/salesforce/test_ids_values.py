@@ -10,13 +10,16 @@ from ledgerbridge_sandbox.salesforce import ids
 from ledgerbridge_sandbox.salesforce.values import canonical_datetime, format_datetime, parse_datetime
 
 
-@pytest.mark.parametrize(("id15", "id18"), [
-    ("001M000000qfPyS", "001M000000qfPySIAU"),
-    ("a01M00000062mPg", "a01M00000062mPgIAI"),
-    ("a0D30000001n7Pi", "a0D30000001n7PiEAI"),
-    ("aaaaaaaaaaaaaaa", "aaaaaaaaaaaaaaaAAA"),
-    ("aBcDEfgHIJKLMNO", "aBcDEfgHIJKLMNO025"),
-])
+@pytest.mark.parametrize(
+    ("id15", "id18"),
+    [
+        ("001M000000qfPyS", "001M000000qfPySIAU"),
+        ("a01M00000062mPg", "a01M00000062mPgIAI"),
+        ("a0D30000001n7Pi", "a0D30000001n7PiEAI"),
+        ("aaaaaaaaaaaaaaa", "aaaaaaaaaaaaaaaAAA"),
+        ("aBcDEfgHIJKLMNO", "aBcDEfgHIJKLMNO025"),
+    ],
+)
 def test_checksum_matches_published_vectors(id15: str, id18: str) -> None:
     assert ids.to18(id15) == id18
     assert ids.normalize(id15) == id18
