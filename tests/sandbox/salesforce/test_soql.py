@@ -104,7 +104,7 @@ async def test_order_by_nulls_limit_offset(api: Api) -> None:
     q = "SELECT Name FROM Account ORDER BY AnnualRevenue NULLS LAST LIMIT 2 OFFSET 1"
     assert [r["Name"] for r in (await api.query(q))["records"]] == ["Globex", "Initech"]
     q = "SELECT Name FROM Account ORDER BY AnnualRevenue"  # ascending: nulls first by default
-    assert [r["Name"] for r in (await api.query(q))["records"]][0] == "Initech"
+    assert (await api.query(q))["records"][0]["Name"] == "Initech"
 
 
 async def test_aggregates_group_by_and_count(api: Api) -> None:
@@ -206,7 +206,8 @@ def test_malformed_queries(soql: str) -> None:
         (
             "SELECT Id FROM Account WHERE Name = 5",
             "INVALID_FIELD",
-            "value of filter criterion for field 'Name' must be of type string and should be enclosed in quotes",
+            "value of filter criterion for field 'Name' must be of type string and should be enclosed in "
+            "quotes",
         ),
         (
             "SELECT Id FROM Account WHERE CreatedDate > 2024-01-01",
