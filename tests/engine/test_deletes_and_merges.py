@@ -114,3 +114,25 @@ async def test_merge_into_an_already_linked_winner_deactivates_the_losers_partne
     await w.engine.sync()
     assert w.ns.get("customer", x_loser.ns_id).fields["isInactive"] is True  # type: ignore[union-attr]
     assert await w.store.get_xref("accounts", System.SALESFORCE, winner) is not None
+
+
+async def test_repeated_delete_signals_never_echo_even_if_the_closure_was_not_kept():
+    w = world()
+    sf_id, ns_id = await synced_pair(w)
+    original_put = w.store.put_xref
+
+    async def forgetful_put(x):  # an adapter that does not keep Xref.deleted_on
+        from dataclasses import replace
+
+        await original_put(replace(x, deleted_on=None))
+
+    w.store.put_xref = forgetful_put  # type: ignore[method-assign]
+    w.sf.remove("Account", sf_id)
+    await w.engine.sync()
+    assert w.ns.get("customer", ns_id).fields["isInactive"] is True  # type: ignore[union-attr]
+    writes = w.n_writes
+    for _ in range(3):
+        w.clock.advance(30)
+        await w.engine.sync()
+    assert w.n_writes == writes
+    assert len(w.sf.all("Account")) == 0

@@ -59,7 +59,7 @@ from ledgerbridge.engine import events
 from ledgerbridge.engine.conflicts import MergeOutcome, merge_pair
 from ledgerbridge.engine.identity import Matcher, MatchResult
 from ledgerbridge.engine.intake import Intake
-from ledgerbridge.flows.expressions import ExpressionError
+from ledgerbridge.flows.expressions import ExpressionError, same_value
 from ledgerbridge.flows.mapping import LinkMapping, MapContext, RefRequest, other
 from ledgerbridge.flows.spec import LinkSpec, link_order
 
@@ -334,6 +334,11 @@ def _deep_merge(base: Mapping[str, JsonValue], patch: Mapping[str, JsonValue]) -
         else:
             out[k] = copy.deepcopy(v)
     return out
+
+
+def _holds(current: JsonValue, wanted: JsonValue) -> bool:
+    """True when ``current`` already is the inactive flag's value (a missing value never is)."""
+    return current is not None and same_value(current, wanted)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -1086,6 +1091,23 @@ class Engine:
             port = p.ports[target]
             obj = spec.object_of(target)
             if batch_kind == "deactivate":
+                # Value-compared like every write: a partner that is already inactive (or gone) costs
+                # no write, so a repeated delete signal can never echo.
+                current = {r.id: r for r in await port.read_by_ids(
+                    obj, [x.id_of(target) for _, x in items], fields=[flag.field])}
+                todo = [(d, x) for d, x in items if x.id_of(target) in current
+                        and not _holds(current[x.id_of(target)].fields.get(flag.field), flag.value)]
+                settled = [(d, x) for d, x in items if (d, x) not in todo]
+                if settled:
+                    async with store.transaction():
+                        for d, x in settled:
+                            await store.put_xref(replace(x, deleted_on=system, updated_at=now))
+                            done(RecordOutcome(rt.name, system, d.id, Outcome.SKIPPED,
+                                               "deleted; partner already inactive or gone", "noop",
+                                               x.id_of(target)))
+                items = todo
+                if not items:
+                    continue
                 flags = [Write({flag.field: flag.value}, id=x.id_of(target)) for _, x in items]
                 results = await self._write(p, rt, target, flags, None)
             else:
