@@ -8,7 +8,8 @@ Routes (all under ``/services/rest``, as on ``{account}.suitetalk.api.netsuite.c
 - ``record/v1/{type}`` GET (list, ``q``, paging; batch read with ``expandRecords=true&ids=``),
   POST (create; batch create with ``type=collection``), PATCH/PUT (batch), DELETE (``ids=`` batch);
 - ``record/v1/{type}/{id}`` GET, PATCH, PUT (``eid:`` upsert), DELETE;
-- ``record/v1/{type}/{id}/!transform/{toType}`` POST; ``record/v1/{type}/{id}/{sublist}[/{line}[/{sub}]]`` GET;
+- ``record/v1/{type}/{id}/!transform/{toType}`` POST;
+- ``record/v1/{type}/{id}/{sublist}[/{line}[/{sub}]]`` GET;
 - ``record/v1/metadata-catalog[/{type}]`` GET;
 - ``query/v1/suiteql`` POST (``Prefer: transient``);
 - ``async/v1/job/{id}[/task[/{taskId}[/result]]]`` GET;
@@ -23,7 +24,9 @@ neither authenticated nor governed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import logging
 import random
 import threading
 from collections import Counter
@@ -53,7 +56,6 @@ from ledgerbridge_sandbox.netsuite.errors import (
     AuthFailure,
     NetSuiteError,
     concurrency_exceeded,
-    error_body,
 )
 from ledgerbridge_sandbox.netsuite.jobs import Job, JobStore, TaskResult
 from ledgerbridge_sandbox.netsuite.metadata import catalog, json_schema, openapi
@@ -64,6 +66,7 @@ from ledgerbridge_sandbox.netsuite.store import Store
 from ledgerbridge_sandbox.netsuite.suiteql import SuiteQLEngine
 from ledgerbridge_sandbox.netsuite.tables import build_tables
 
+_LOG = logging.getLogger("ledgerbridge_sandbox.netsuite")
 SINGULAR = "application/vnd.oracle.resource+json; type=singular"
 COLLECTION = "application/vnd.oracle.resource+json; type=collection"
 BATCH_LIMIT = 100
@@ -97,9 +100,16 @@ class RequestLog:
 
     def snapshot(self) -> dict[str, Any]:
         """The log as JSON."""
-        rows = [{"method": m, "route": r, "status": s, "count": c} for (m, r, s), c in sorted(self.counts.items())]
-        return {"total": sum(self.counts.values()), "counts": rows, "in_flight": self.in_flight,
-                "max_in_flight": self.max_in_flight, "rejected": self.rejected}
+        rows = [
+            {"method": m, "route": r, "status": s, "count": c} for (m, r, s), c in sorted(self.counts.items())
+        ]
+        return {
+            "total": sum(self.counts.values()),
+            "counts": rows,
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+            "rejected": self.rejected,
+        }
 
     def clear(self) -> None:
         """Zero the counters (in-flight requests keep counting)."""
@@ -111,13 +121,21 @@ class RequestLog:
 class Sandbox:
     """Everything one running sandbox account holds."""
 
-    def __init__(self, config: NetSuiteSandboxConfig, *, seed: str = "empty", scale: int | None = None) -> None:
+    def __init__(
+        self,
+        config: NetSuiteSandboxConfig,
+        *,
+        seed: str = "empty",
+        scale: int | None = None,
+        reset: bool = False,
+    ) -> None:
         """Open the account's state (and seed it when it is new).
 
         Args:
             config: settings.
             seed: ``empty`` or ``demo``: data to create when the database has none.
             scale: demo size (customers drawn from the shared company).
+            reset: reseed even when the database already holds an account.
         """
         self.config = config
         self.seed_name = seed
@@ -125,15 +143,21 @@ class Sandbox:
         self.m2m_key = None
         if config.key_dir is not None:
             self.m2m_key = ensure_m2m_key(config.key_dir)
-            from ledgerbridge_sandbox.netsuite.config import DEFAULT_OAUTH2_CERTIFICATE_ID
-
-            config.oauth2_certificates.setdefault(DEFAULT_OAUTH2_CERTIFICATE_ID, self.m2m_key.certificate_pem())
+            config.oauth2_certificates.setdefault(
+                config.oauth2_certificate_id, self.m2m_key.certificate_pem()
+            )
         self.schema = build_schema(config.custom_fields_file)
         self.tables = build_tables(self.schema)
         self.store = Store(config.data_path, self.tables)
         self.records = RecordService(config, self.schema, self.store, self.tables)
-        self.suiteql = SuiteQLEngine(self.store.conn, self.tables, lock=self.store.lock, now=config.clock.now,
-                                     tz=lambda: self.records.tz, date_format=lambda: self.config.date_format)
+        self.suiteql = SuiteQLEngine(
+            self.store.conn,
+            self.tables,
+            lock=self.store.lock,
+            now=config.clock.now,
+            tz=lambda: self.records.tz,
+            date_format=lambda: self.config.date_format,
+        )
         self.tba = TBAVerifier(config)
         self.oauth2 = OAuth2Server(config)
         self.jobs = JobStore(config.clock, lambda: self.config.async_job_delay_s)
@@ -141,9 +165,10 @@ class Sandbox:
         self.rng = random.Random(config.rng_seed)
         self.rng_lock = threading.Lock()
         self.integration_in_flight: Counter[str] = Counter()
-        if self.store.get_meta("seeded") is None:
+        if reset or self.store.get_meta("seeded") is None:
             self.reseed(seed, scale)
-        self.records.refresh_aging(force=True)
+        else:
+            self.records.refresh_aging(force=True)
 
     def reseed(self, seed: str, scale: int | None = None) -> dict[str, int]:
         """Wipe the account and load a seed.
@@ -155,9 +180,13 @@ class Sandbox:
             self.store.wipe()
             self.jobs.clear()
             self.records.invalidate_price_levels()
-            counts = seed_account(self.records, seed, scale=scale)
+            self.store.drop_indexes()
+            try:
+                counts = seed_account(self.records, seed, scale=scale)
+            finally:
+                self.store.create_indexes()
             self.store.set_meta("seeded", seed)
-            self.records.refresh_aging(force=True)
+            self.records.mark_aged()
         return counts
 
     def random(self) -> float:
@@ -205,8 +234,11 @@ class Governance:
                 status_box[0] = int(message["status"])
             await send(message)
 
-        over_integration = bool(integration) and cfg.integration_concurrency_limit is not None and (
-            sb.integration_in_flight[integration] >= cfg.integration_concurrency_limit)
+        over_integration = (
+            bool(integration)
+            and cfg.integration_concurrency_limit is not None
+            and (sb.integration_in_flight[integration] >= cfg.integration_concurrency_limit)
+        )
         if log.in_flight + cfg.occupied_slots >= cfg.concurrency_limit or over_integration:
             log.rejected += 1
             log.counts[(scope["method"], template, 429)] += 1
@@ -217,8 +249,11 @@ class Governance:
             sb.integration_in_flight[integration] += 1
         log.max_in_flight = max(log.max_in_flight, log.in_flight + cfg.occupied_slots)
         try:
-            lo, hi = cfg.latency_read_ms if scope["method"] == "GET" or "/query/" in scope["path"] \
+            lo, hi = (
+                cfg.latency_read_ms
+                if scope["method"] == "GET" or "/query/" in scope["path"]
                 else cfg.latency_write_ms
+            )
             if hi > 0:
                 await asyncio.sleep(sb.uniform(lo, hi) / 1000.0)
             await self.app(scope, receive, send_wrapper)
@@ -236,7 +271,7 @@ def _integration_of(scope: Scope) -> str:
             if text.lower().startswith("oauth"):
                 for part in text.split(","):
                     if "oauth_consumer_key" in part:
-                        return part.split("=", 1)[1].strip().strip('"')
+                        return str(part.split("=", 1)[1].strip().strip('"'))
             return "bearer"
     return ""
 
@@ -282,8 +317,9 @@ def _int_param(request: Request, name: str) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise NetSuiteError(400, "INVALID_PARAMETER", f"Invalid value for the {name} parameter: {raw}.",
-                            query_param=name) from None
+        raise NetSuiteError(
+            400, "INVALID_PARAMETER", f"Invalid value for the {name} parameter: {raw}.", query_param=name
+        ) from None
 
 
 def _prefer(request: Request) -> set[str]:
@@ -301,8 +337,9 @@ async def _json_body(request: Request) -> Any:
     try:
         return json.loads(raw)
     except ValueError:
-        raise NetSuiteError(400, "INVALID_CONTENT",
-                            "Error while accessing resource: The request body is not valid JSON.") from None
+        raise NetSuiteError(
+            400, "INVALID_CONTENT", "Error while accessing resource: The request body is not valid JSON."
+        ) from None
 
 
 def _write_options(request: Request, *, context: str = "restWebServices") -> WriteOptions:
@@ -319,8 +356,9 @@ def _write_options(request: Request, *, context: str = "restWebServices") -> Wri
 Handler = Callable[[Request, Sandbox, Principal | None], Awaitable[Response]]
 
 
-def api(sandbox: Sandbox, handler: Handler, *, write: bool = False, authenticate: bool = True
-        ) -> Callable[[Request], Awaitable[Response]]:
+def api(
+    sandbox: Sandbox, handler: Handler, *, write: bool = False, authenticate: bool = True
+) -> Callable[[Request], Awaitable[Response]]:
     """Wrap a REST handler: authentication, injected faults, NetSuite error answers."""
 
     async def endpoint(request: Request) -> Response:
@@ -335,8 +373,9 @@ def api(sandbox: Sandbox, handler: Handler, *, write: bool = False, authenticate
                     await handler(request, sandbox, principal)
                 raise _unexpected(sandbox)
             if write and cfg.record_changed_rate > 0 and sandbox.random() < cfg.record_changed_rate:
-                raise NetSuiteError(400, "RCRD_HAS_BEEN_CHANGED",
-                                    "Error while accessing a resource. Record has been changed.")
+                raise NetSuiteError(
+                    400, "RCRD_HAS_BEEN_CHANGED", "Error while accessing a resource. Record has been changed."
+                )
             response = await handler(request, sandbox, principal)
             if sandbox.records.warnings:
                 response.headers["X-NetSuite-Warning"] = "; ".join(sandbox.records.warnings)[:500]
@@ -347,6 +386,7 @@ def api(sandbox: Sandbox, handler: Handler, *, write: bool = False, authenticate
         except NetSuiteError as err:
             return error_response(err)
         except Exception:  # never a traceback on the wire: NetSuite's 500 shape
+            _LOG.exception("sandbox handler failed: %s %s", request.method, request.url.path)
             return error_response(_unexpected(sandbox))
 
     return endpoint
@@ -392,8 +432,14 @@ async def _collection(request: Request, sb: Sandbox, _: Principal | None) -> Res
     if method == "GET":
         if _flag(request, "expandRecords") or _param(request, "ids") is not None:
             return _batch_get(request, sb, rtype, path_type, base, prefer)
-        page = sb.records.list(rtype, q=_param(request, "q"), limit=_int_param(request, "limit"),
-                               offset=_int_param(request, "offset"), base=base, path_type=path_type)
+        page = sb.records.collection(
+            rtype,
+            q=_param(request, "q"),
+            limit=_int_param(request, "limit"),
+            offset=_int_param(request, "offset"),
+            base=base,
+            path_type=path_type,
+        )
         return NSJSONResponse(page, media_type=COLLECTION)
     if method == "DELETE":
         return _batch_delete(request, sb, rtype, path_type, prefer)
@@ -407,7 +453,9 @@ async def _collection(request: Request, sb: Sandbox, _: Principal | None) -> Res
     return _no_content(_location(base, path_type, rid))
 
 
-def _task_create(sb: Sandbox, rtype: str, path_type: str, base: str, body: Any, opts: WriteOptions) -> TaskResult:
+def _task_create(
+    sb: Sandbox, rtype: str, path_type: str, base: str, body: Any, opts: WriteOptions
+) -> TaskResult:
     try:
         rid = sb.records.create(rtype, body, opts)
         record = sb.records.get(rtype, str(rid), base=base, path_type=path_type)
@@ -416,8 +464,17 @@ def _task_create(sb: Sandbox, rtype: str, path_type: str, base: str, body: Any, 
         return TaskResult(err.status, err.body())
 
 
-def _task_update(sb: Sandbox, rtype: str, path_type: str, base: str, ident: str, body: Any,
-                 opts: WriteOptions, *, upsert: bool = False) -> TaskResult:
+def _task_update(
+    sb: Sandbox,
+    rtype: str,
+    path_type: str,
+    base: str,
+    ident: str,
+    body: Any,
+    opts: WriteOptions,
+    *,
+    upsert: bool = False,
+) -> TaskResult:
     try:
         if upsert:
             rid, _ = sb.records.upsert(rtype, ident, body, opts)
@@ -439,9 +496,15 @@ def _task_delete(sb: Sandbox, rtype: str, ident: str) -> TaskResult:
 
 def _task_get(sb: Sandbox, rtype: str, path_type: str, base: str, ident: str, request: Request) -> TaskResult:
     try:
-        record = sb.records.get(rtype, ident, base=base, path_type=path_type, fields=_param(request, "fields"),
-                                expand=_flag(request, "expandSubResources"),
-                                simple_enum=_flag(request, "simpleEnumFormat"))
+        record = sb.records.get(
+            rtype,
+            ident,
+            base=base,
+            path_type=path_type,
+            fields=_param(request, "fields"),
+            expand=_flag(request, "expandSubResources"),
+            simple_enum=_flag(request, "simpleEnumFormat"),
+        )
         return TaskResult(200, record)
     except NetSuiteError as err:
         return TaskResult(err.status, err.body())
@@ -464,26 +527,39 @@ def _check_batch_size(n: int) -> None:
     if n == 0:
         raise NetSuiteError(400, "INVALID_REQUEST", "The batch request contains no records.")
     if n > BATCH_LIMIT:
-        raise NetSuiteError(400, "INVALID_REQUEST",
-                            f"The batch request contains {n} records. The maximum is {BATCH_LIMIT}.")
+        raise NetSuiteError(
+            400, "INVALID_REQUEST", f"The batch request contains {n} records. The maximum is {BATCH_LIMIT}."
+        )
 
 
-def _batch_get(request: Request, sb: Sandbox, rtype: str, path_type: str, base: str, prefer: set[str]) -> Response:
+def _batch_get(
+    request: Request, sb: Sandbox, rtype: str, path_type: str, base: str, prefer: set[str]
+) -> Response:
     ids = _ids(request)
     _check_batch_size(len(ids))
-    work = [lambda i=i: _task_get(sb, rtype, path_type, base, i, request) for i in ids]  # type: ignore[misc]
+    work: list[Callable[[], TaskResult]] = [
+        functools.partial(_task_get, sb, rtype, path_type, base, i, request) for i in ids
+    ]
     if "respond-async" in prefer:
         return _async(request, sb, work)
     items = [t().body for t in work]
-    return NSJSONResponse({"links": [{"rel": "self", "href": str(request.url)}], "count": len(items),
-                           "hasMore": False, "items": items, "offset": 0, "totalResults": len(items)},
-                          media_type=COLLECTION)
+    return NSJSONResponse(
+        {
+            "links": [{"rel": "self", "href": str(request.url)}],
+            "count": len(items),
+            "hasMore": False,
+            "items": items,
+            "offset": 0,
+            "totalResults": len(items),
+        },
+        media_type=COLLECTION,
+    )
 
 
 def _batch_delete(request: Request, sb: Sandbox, rtype: str, path_type: str, prefer: set[str]) -> Response:
     ids = _ids(request)
     _check_batch_size(len(ids))
-    work = [lambda i=i: _task_delete(sb, rtype, i) for i in ids]  # type: ignore[misc]
+    work: list[Callable[[], TaskResult]] = [functools.partial(_task_delete, sb, rtype, i) for i in ids]
     if "respond-async" in prefer:
         return _async(request, sb, work)
     results = [t() for t in work]
@@ -493,26 +569,36 @@ def _batch_delete(request: Request, sb: Sandbox, rtype: str, path_type: str, pre
     return _no_content()
 
 
-def _batch_write(request: Request, sb: Sandbox, rtype: str, path_type: str, base: str, body: Any,
-                 prefer: set[str]) -> Response:
+def _batch_write(
+    request: Request, sb: Sandbox, rtype: str, path_type: str, base: str, body: Any, prefer: set[str]
+) -> Response:
     if not isinstance(body, dict) or not isinstance(body.get("items"), list):
-        raise NetSuiteError(400, "INVALID_CONTENT",
-                            "Error while accessing resource: A batch request body must be {\"items\": [...]}.")
+        raise NetSuiteError(
+            400,
+            "INVALID_CONTENT",
+            'Error while accessing resource: A batch request body must be {"items": [...]}.',
+        )
     if "respond-async" not in prefer:
-        raise NetSuiteError(400, "INVALID_REQUEST",
-                            "Batch operations are executed asynchronously. Send the Prefer: respond-async header.",
-                            )
+        raise NetSuiteError(
+            400,
+            "INVALID_REQUEST",
+            "Batch operations are executed asynchronously. Send the Prefer: respond-async header.",
+        )
     items = body["items"]
     _check_batch_size(len(items))
     opts = _write_options(request)
     work: list[Callable[[], TaskResult]] = []
     for n, item in enumerate(items):
         if not isinstance(item, dict):
-            raise NetSuiteError(400, "INVALID_CONTENT", "Error while accessing resource: Invalid batch item.",
-                                path=f"items[{n}]")
+            raise NetSuiteError(
+                400,
+                "INVALID_CONTENT",
+                "Error while accessing resource: Invalid batch item.",
+                path=f"items[{n}]",
+            )
         fields = {k.lower(): k for k in item}
         if request.method == "POST":
-            work.append(lambda it=item: _task_create(sb, rtype, path_type, base, it, opts))  # type: ignore[misc]
+            work.append(functools.partial(_task_create, sb, rtype, path_type, base, item, opts))
         elif request.method == "PATCH":
             ident: str | None = None
             if "id" in fields and item[fields["id"]] is not None:
@@ -520,19 +606,28 @@ def _batch_write(request: Request, sb: Sandbox, rtype: str, path_type: str, base
             elif "externalid" in fields and item[fields["externalid"]] is not None:
                 ident = "eid:" + str(item[fields["externalid"]])
             if ident is None:
-                raise NetSuiteError(400, "INVALID_CONTENT", "Error while accessing resource: Each item of a batch "
-                                    "update needs an id or an externalId.", path=f"items[{n}]")
+                raise NetSuiteError(
+                    400,
+                    "INVALID_CONTENT",
+                    "Error while accessing resource: Each item of a batch "
+                    "update needs an id or an externalId.",
+                    path=f"items[{n}]",
+                )
             payload = {k: v for k, v in item.items() if k.lower() != "id"}
-            work.append(lambda i=ident, p=payload: _task_update(  # type: ignore[misc]
-                sb, rtype, path_type, base, i, p, opts))
+            work.append(functools.partial(_task_update, sb, rtype, path_type, base, ident, payload, opts))
         else:
             if "externalid" not in fields or item[fields["externalid"]] is None:
-                raise NetSuiteError(400, "INVALID_CONTENT", "Error while accessing resource: Each item of a batch "
-                                    "upsert needs an externalId.", path=f"items[{n}]")
+                raise NetSuiteError(
+                    400,
+                    "INVALID_CONTENT",
+                    "Error while accessing resource: Each item of a batch upsert needs an externalId.",
+                    path=f"items[{n}]",
+                )
             ident = "eid:" + str(item[fields["externalid"]])
             payload = {k: v for k, v in item.items() if k.lower() not in {"id", "externalid"}}
-            work.append(lambda i=ident, p=payload: _task_update(  # type: ignore[misc]
-                sb, rtype, path_type, base, i, p, opts, upsert=True))
+            work.append(
+                functools.partial(_task_update, sb, rtype, path_type, base, ident, payload, opts, upsert=True)
+            )
     return _async(request, sb, work)
 
 
@@ -542,13 +637,19 @@ def _async(request: Request, sb: Sandbox, work: list[Callable[[], TaskResult]]) 
     existing = sb.jobs.existing(key)
     if existing is not None:
         raise NetSuiteError(
-            400, "IDEMPOTENCY_ERROR",
+            400,
+            "IDEMPOTENCY_ERROR",
             'A request with the same idempotency key is already submitted. See the "Location" header for the '
-            "link to the original request.", headers={"Location": f"{base}/async/v1/job/{existing.id}"},
-            title="Conflict", type_uri="https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.10")
+            "link to the original request.",
+            headers={"Location": f"{base}/async/v1/job/{existing.id}"},
+            title="Conflict",
+            type_uri="https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.10",
+        )
     job = sb.jobs.submit(work, key=key)
-    return Response(status_code=202, headers={"Location": f"{base}/async/v1/job/{job.id}",
-                                              "Preference-Applied": "respond-async"})
+    return Response(
+        status_code=202,
+        headers={"Location": f"{base}/async/v1/job/{job.id}", "Preference-Applied": "respond-async"},
+    )
 
 
 async def _single(request: Request, sb: Sandbox, _: Principal | None) -> Response:
@@ -579,8 +680,11 @@ async def _single(request: Request, sb: Sandbox, _: Principal | None) -> Respons
         return _no_content(_location(base, path_type, rid))
     if method == "PUT":
         if "respond-async" in prefer:
-            return _async(request, sb, [lambda: _task_update(sb, rtype, path_type, base, ident, body or {}, opts,
-                                                            upsert=True)])
+            return _async(
+                request,
+                sb,
+                [lambda: _task_update(sb, rtype, path_type, base, ident, body or {}, opts, upsert=True)],
+            )
         rid, _created = sb.records.upsert(rtype, ident, body or {}, opts)
         return _no_content(_location(base, path_type, rid))
     raise NetSuiteError(405, "INVALID_REQUEST", f"The {method} method is not supported on this resource.")
@@ -613,10 +717,18 @@ async def _subresource(request: Request, sb: Sandbox, _: Principal | None) -> Re
     rtype = sb.records.record_type(path_type)
     parts = [p for p in request.path_params["sub"].split("/") if p]
     if request.method != "GET":
-        raise NetSuiteError(405, "INVALID_REQUEST", f"The {request.method} method is not supported on this resource.")
-    result = sb.records.sub_resource(rtype, request.path_params["rid"], parts, base=_base(request, sb.config),
-                                     path_type=path_type, expand=_flag(request, "expandSubResources"),
-                                     simple_enum=_flag(request, "simpleEnumFormat"))
+        raise NetSuiteError(
+            405, "INVALID_REQUEST", f"The {request.method} method is not supported on this resource."
+        )
+    result = sb.records.sub_resource(
+        rtype,
+        request.path_params["rid"],
+        parts,
+        base=_base(request, sb.config),
+        path_type=path_type,
+        expand=_flag(request, "expandSubResources"),
+        simple_enum=_flag(request, "simpleEnumFormat"),
+    )
     media = COLLECTION if "items" in result and "totalResults" in result else SINGULAR
     return NSJSONResponse(result, media_type=media)
 
@@ -629,8 +741,11 @@ async def _metadata(request: Request, sb: Sandbox, _: Principal | None) -> Respo
         wanted = [s.strip() for s in select.split(",")] if select else None
         return NSJSONResponse(catalog(sb.schema, base, wanted), media_type="application/json")
     if "," in name or " " in name:
-        raise NetSuiteError(400, "INVALID_REQUEST",
-                            "The request could not be understood by the server due to malformed syntax.")
+        raise NetSuiteError(
+            400,
+            "INVALID_REQUEST",
+            "The request could not be understood by the server due to malformed syntax.",
+        )
     rtype = sb.records.record_type(name)
     accept = request.headers.get("accept", "")
     if "schema+json" in accept:
@@ -644,23 +759,36 @@ async def _metadata(request: Request, sb: Sandbox, _: Principal | None) -> Respo
 async def _suiteql(request: Request, sb: Sandbox, _: Principal | None) -> Response:
     cfg = sb.config
     if cfg.require_transient and "transient" not in _prefer(request):
-        raise NetSuiteError(400, "INVALID_REQUEST",
-                            "The request header 'Prefer: transient' is required for SuiteQL queries.")
+        raise NetSuiteError(
+            400, "INVALID_REQUEST", "The request header 'Prefer: transient' is required for SuiteQL queries."
+        )
     body = await _json_body(request)
     if not isinstance(body, dict) or not isinstance(body.get("q"), str):
-        raise NetSuiteError(400, "INVALID_PARAMETER", "The request body must contain the query in the 'q' field.")
+        raise NetSuiteError(
+            400, "INVALID_PARAMETER", "The request body must contain the query in the 'q' field."
+        )
     params = body.get("params") or []
     if not isinstance(params, list):
         raise NetSuiteError(400, "INVALID_PARAMETER", "The 'params' field must be an array.")
     limit, offset = page_params(_int_param(request, "limit"), _int_param(request, "offset"))
     if offset >= cfg.suiteql_max_rows:
-        raise NetSuiteError(400, "INVALID_PARAMETER",
-                            f"Invalid value for the offset parameter: {offset}. A query can return at most "
-                            f"{cfg.suiteql_max_rows} results.", query_param="offset")
+        raise NetSuiteError(
+            400,
+            "INVALID_PARAMETER",
+            f"Invalid value for the offset parameter: {offset}. A query can return at most "
+            f"{cfg.suiteql_max_rows} results.",
+            query_param="offset",
+        )
     result = sb.suiteql.run(body["q"], params, limit=limit, offset=offset)
     items = [{"links": [], **row} for row in result.rows]
-    page = collection_page(items, total=result.total, limit=limit, offset=offset,
-                           href=f"{_base(request, cfg)}/query/v1/suiteql", max_rows=cfg.suiteql_max_rows)
+    page = collection_page(
+        items,
+        total=result.total,
+        limit=limit,
+        offset=offset,
+        href=f"{_base(request, cfg)}/query/v1/suiteql",
+        max_rows=cfg.suiteql_max_rows,
+    )
     return NSJSONResponse(page, media_type=COLLECTION)
 
 
@@ -679,17 +807,33 @@ async def _job_get(request: Request, sb: Sandbox, _: Principal | None) -> Respon
     base = _base(request, sb.config)
     done = sb.jobs.completed(job)
     href = f"{base}/async/v1/job/{job.id}"
-    return NSJSONResponse({"links": [{"rel": "self", "href": href}], "id": str(job.id), "completed": done,
-                           "progress": sb.jobs.progress(job, done),
-                           "task": {"links": [{"rel": "self", "href": f"{href}/task"}]}}, media_type=SINGULAR)
+    return NSJSONResponse(
+        {
+            "links": [{"rel": "self", "href": href}],
+            "id": str(job.id),
+            "completed": done,
+            "progress": sb.jobs.progress(job, done),
+            "task": {"links": [{"rel": "self", "href": f"{href}/task"}]},
+        },
+        media_type=SINGULAR,
+    )
 
 
 async def _job_tasks(request: Request, sb: Sandbox, _: Principal | None) -> Response:
     job = _job(request, sb)
     href = f"{_base(request, sb.config)}/async/v1/job/{job.id}/task"
     items = [{"links": [{"rel": "self", "href": f"{href}/{t.id}"}], "id": str(t.id)} for t in job.tasks]
-    return NSJSONResponse({"links": [{"rel": "self", "href": href}], "count": len(items), "hasMore": False,
-                           "items": items, "offset": 0, "totalResults": len(items)}, media_type=COLLECTION)
+    return NSJSONResponse(
+        {
+            "links": [{"rel": "self", "href": href}],
+            "count": len(items),
+            "hasMore": False,
+            "items": items,
+            "offset": 0,
+            "totalResults": len(items),
+        },
+        media_type=COLLECTION,
+    )
 
 
 def _task_of(request: Request, sb: Sandbox, job: Job) -> Any:
@@ -708,9 +852,12 @@ async def _task_get_route(request: Request, sb: Sandbox, _: Principal | None) ->
     task = _task_of(request, sb, job)
     done = sb.jobs.completed(job)
     href = f"{_base(request, sb.config)}/async/v1/job/{job.id}/task/{task.id}"
-    body: dict[str, Any] = {"links": [{"rel": "related", "href": f"{href}/result"}, {"rel": "self", "href": href}],
-                            "id": str(task.id), "completed": done,
-                            "progress": ("succeeded" if task.result.ok else "failed") if done else "pending"}
+    body: dict[str, Any] = {
+        "links": [{"rel": "related", "href": f"{href}/result"}, {"rel": "self", "href": href}],
+        "id": str(task.id),
+        "completed": done,
+        "progress": ("succeeded" if task.result.ok else "failed") if done else "pending",
+    }
     if done:
         from ledgerbridge_sandbox.netsuite.wire import format_datetime
 
@@ -723,7 +870,9 @@ async def _task_result(request: Request, sb: Sandbox, _: Principal | None) -> Re
     job = _job(request, sb)
     task = _task_of(request, sb, job)
     if not sb.jobs.completed(job):
-        raise NetSuiteError(404, "NONEXISTENT_ID", "The result of the asynchronous task is not available yet.")
+        raise NetSuiteError(
+            404, "NONEXISTENT_ID", "The result of the asynchronous task is not available yet."
+        )
     result = task.result
     if result.body is None:
         return Response(status_code=result.status, headers=result.headers)
@@ -755,7 +904,9 @@ async def _governance(request: Request, sb: Sandbox, _: Principal | None) -> Res
     cfg = sb.config
     body: dict[str, Any] = {"accountConcurrencyLimit": cfg.concurrency_limit}
     if cfg.integration_concurrency_limit is not None:
-        body["accountUnallocatedConcurrencyLimit"] = max(1, cfg.concurrency_limit - cfg.integration_concurrency_limit)
+        body["accountUnallocatedConcurrencyLimit"] = max(
+            1, cfg.concurrency_limit - cfg.integration_concurrency_limit
+        )
         body["integrationConcurrencyLimit"] = cfg.integration_concurrency_limit
         body["integrationLimitType"] = "integrationSpecific"
     else:
@@ -808,7 +959,9 @@ def _admin(sb: Sandbox, info: Callable[[], dict[str, Any]]) -> list[Route]:
                 sb.config.occupied_slots = max(0, int(body.get("slots", 0)))
             except (TypeError, ValueError):
                 return JSONResponse({"error": "slots must be an integer"}, status_code=400)
-        return JSONResponse({"occupied_slots": sb.config.occupied_slots, "limit": sb.config.concurrency_limit})
+        return JSONResponse(
+            {"occupied_slots": sb.config.occupied_slots, "limit": sb.config.concurrency_limit}
+        )
 
     async def info_route(request: Request) -> Response:
         return JSONResponse(info())
@@ -837,7 +990,9 @@ def _admin(sb: Sandbox, info: Callable[[], dict[str, Any]]) -> list[Route]:
             opts = _write_options(request, context="userInterface")
             if rid is None and request.method == "POST":
                 new_id = sb.records.create(rtype, await _json_body(request), opts)
-                return JSONResponse({"id": str(new_id)}, status_code=201, headers=_location(base, path_type, new_id))
+                return JSONResponse(
+                    {"id": str(new_id)}, status_code=201, headers=_location(base, path_type, new_id)
+                )
             if rid is None:
                 return JSONResponse({"error": "record id required"}, status_code=400)
             if request.method == "PATCH":
@@ -846,8 +1001,9 @@ def _admin(sb: Sandbox, info: Callable[[], dict[str, Any]]) -> list[Route]:
             if request.method == "DELETE":
                 sb.records.delete(rtype, rid, context="userInterface")
                 return Response(status_code=204)
-            return NSJSONResponse(sb.records.get(rtype, rid, base=base, path_type=path_type, expand=True),
-                                  media_type=SINGULAR)
+            return NSJSONResponse(
+                sb.records.get(rtype, rid, base=base, path_type=path_type, expand=True), media_type=SINGULAR
+            )
         except NetSuiteError as err:
             return error_response(err)
 
@@ -883,9 +1039,19 @@ def build_routes(sb: Sandbox) -> list[Route]:
     return [
         Route(f"{rec}/metadata-catalog", api(sb, _metadata), methods=["GET"]),
         Route(f"{rec}/metadata-catalog/{{rtype}}", api(sb, _metadata), methods=["GET"]),
-        Route(f"{rec}/{{rtype}}", api(sb, _collection, write=True), methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
-        Route(f"{rec}/{{rtype}}/{{rid}}", api(sb, _single, write=True), methods=["GET", "PATCH", "PUT", "DELETE"]),
-        Route(f"{rec}/{{rtype}}/{{rid}}/!transform/{{to}}", api(sb, _transform, write=True), methods=["POST"]),
+        Route(
+            f"{rec}/{{rtype}}",
+            api(sb, _collection, write=True),
+            methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+        ),
+        Route(
+            f"{rec}/{{rtype}}/{{rid}}",
+            api(sb, _single, write=True),
+            methods=["GET", "PATCH", "PUT", "DELETE"],
+        ),
+        Route(
+            f"{rec}/{{rtype}}/{{rid}}/!transform/{{to}}", api(sb, _transform, write=True), methods=["POST"]
+        ),
         Route(f"{rec}/{{rtype}}/{{rid}}/{{sub:path}}", api(sb, _subresource), methods=["GET"]),
         Route(f"{rest}/query/v1/suiteql", api(sb, _suiteql), methods=["POST"]),
         Route(f"{rest}/async/v1/job/{{jid}}", api(sb, _job_get), methods=["GET"]),
@@ -897,8 +1063,14 @@ def build_routes(sb: Sandbox) -> list[Route]:
     ]
 
 
-def create_app(config: NetSuiteSandboxConfig | None = None, *, seed: str = "empty", scale: int | None = None,
-               info: Callable[[], dict[str, Any]] | None = None) -> Starlette:
+def create_app(
+    config: NetSuiteSandboxConfig | None = None,
+    *,
+    seed: str = "empty",
+    scale: int | None = None,
+    info: Callable[[], dict[str, Any]] | None = None,
+    reset: bool = False,
+) -> Starlette:
     """Build the sandbox application.
 
     Args:
@@ -906,22 +1078,27 @@ def create_app(config: NetSuiteSandboxConfig | None = None, *, seed: str = "empt
         seed: data for a new database: ``empty`` (lists only) or ``demo``.
         scale: demo size.
         info: returns the connection details served at ``/__sandbox__/info``.
+        reset: reseed even when ``config.data_path`` already holds an account.
 
     Returns:
         The Starlette app; ``app.state.sandbox`` is the ``Sandbox``.
     """
-    sb = Sandbox(config or NetSuiteSandboxConfig(), seed=seed, scale=scale)
+    sb = Sandbox(config or NetSuiteSandboxConfig(), seed=seed, scale=scale, reset=reset)
     routes = build_routes(sb)
 
     def default_info() -> dict[str, Any]:
         cfg = sb.config
-        out: dict[str, Any] = {"account_id": cfg.account_id, "realm": cfg.realm, "consumer_key": cfg.consumer_key,
-                               "consumer_secret": cfg.consumer_secret, "token_id": cfg.token_id,
-                               "token_secret": cfg.token_secret, "oauth2_client_id": cfg.oauth2_client_id}
+        out: dict[str, Any] = {
+            "account_id": cfg.account_id,
+            "realm": cfg.realm,
+            "consumer_key": cfg.consumer_key,
+            "consumer_secret": cfg.consumer_secret,
+            "token_id": cfg.token_id,
+            "token_secret": cfg.token_secret,
+            "oauth2_client_id": cfg.oauth2_client_id,
+        }
+        out["oauth2_certificate_id"] = cfg.oauth2_certificate_id
         if sb.m2m_key is not None:
-            from ledgerbridge_sandbox.netsuite.config import DEFAULT_OAUTH2_CERTIFICATE_ID
-
-            out["oauth2_certificate_id"] = DEFAULT_OAUTH2_CERTIFICATE_ID
             out["oauth2_private_key_file"] = str(sb.m2m_key.private_key_file)
         return out
 

@@ -121,7 +121,9 @@ def parse_oauth_header(value: str) -> dict[str, str]:
 
 
 def _split_params(text: str) -> list[str]:
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted
@@ -143,7 +145,9 @@ class TBAVerifier:
         self._nonces: dict[tuple[str, str, str], float] = {}
         self._lock = threading.Lock()
 
-    def verify(self, method: str, urls: list[str], header: str, extra_params: list[tuple[str, str]]) -> Principal:
+    def verify(
+        self, method: str, urls: list[str], header: str, extra_params: list[tuple[str, str]]
+    ) -> Principal:
         """Verify a request signed with TBA.
 
         Args:
@@ -167,7 +171,13 @@ class TBAVerifier:
             raise AuthFailure("UnknownAlgorithm")
         if oauth.get("oauth_version", "1.0") != "1.0":
             raise AuthFailure("VersionRejected")
-        for required in ("oauth_consumer_key", "oauth_token", "oauth_nonce", "oauth_timestamp", "oauth_signature"):
+        for required in (
+            "oauth_consumer_key",
+            "oauth_token",
+            "oauth_nonce",
+            "oauth_timestamp",
+            "oauth_signature",
+        ):
             if not oauth.get(required):
                 raise AuthFailure("parameter_rejected")
         if not hmac.compare_digest(oauth["oauth_consumer_key"], cfg.consumer_key):
@@ -240,11 +250,21 @@ def ensure_m2m_key(directory: Path) -> M2MKey:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "LedgerBridge NetSuite sandbox M2M")])
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=730)).sign(key, hashes.SHA256()))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=730))
+        .sign(key, hashes.SHA256())
+    )
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     key_file.chmod(0o600)
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return M2MKey(key_file, cert_file)
@@ -256,6 +276,10 @@ def public_key_from_pem(pem: str) -> Any:
     if b"CERTIFICATE" in data:
         return x509.load_pem_x509_certificate(data).public_key()
     return serialization.load_pem_public_key(data)
+
+
+def _bearer_challenge(realm: str) -> str:
+    return f'Bearer realm="{realm}", error="invalid_token", error_description="Invalid login attempt."'
 
 
 class OAuth2Error(Exception):
@@ -316,9 +340,18 @@ class OAuth2Server:
         if key is None:
             raise OAuth2Error("invalid_grant", "unknown certificate id (kid)")
         try:
-            claims = jwt.decode(assertion, key, algorithms=[alg],
-                                options={"verify_aud": False, "verify_exp": False, "verify_iat": False,
-                                         "verify_nbf": False, "verify_iss": False})
+            claims = jwt.decode(
+                assertion,
+                key,
+                algorithms=[alg],
+                options={
+                    "verify_aud": False,
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "verify_iss": False,
+                },
+            )
         except jwt.PyJWTError:
             raise OAuth2Error("invalid_grant", "assertion signature does not verify") from None
         now = self.config.clock.now().timestamp()
@@ -339,16 +372,29 @@ class OAuth2Server:
         if iat > now + 300:
             raise OAuth2Error("invalid_grant", "iat is in the future")
         scope = claims.get("scope")
-        scopes = scope if isinstance(scope, list) else [s.strip() for s in str(scope or "").replace(" ", ",").split(",")]
+        scopes = (
+            scope
+            if isinstance(scope, list)
+            else [s.strip() for s in str(scope or "").replace(" ", ",").split(",")]
+        )
         if "rest_webservices" not in scopes:
             raise OAuth2Error("invalid_scope", "scope must include rest_webservices")
         ttl = self.config.token_ttl_s
         jti = secrets.token_hex(16)
         token = jwt.encode(
-            {"sub": f"{self.config.account_id};{self.config.oauth2_client_id}", "aud": [self.config.oauth2_client_id],
-             "scope": [s for s in scopes if s], "iss": "https://system.netsuite.com", "iat": int(now),
-             "exp": int(now + ttl), "jti": jti},
-            self._secret, algorithm="HS256", headers={"kid": "s.SYSTEM.sandbox"})
+            {
+                "sub": f"{self.config.account_id};{self.config.oauth2_client_id}",
+                "aud": [self.config.oauth2_client_id],
+                "scope": [s for s in scopes if s],
+                "iss": "https://system.netsuite.com",
+                "iat": int(now),
+                "exp": int(now + ttl),
+                "jti": jti,
+            },
+            self._secret,
+            algorithm="HS256",
+            headers={"kid": "s.SYSTEM.sandbox"},
+        )
         with self._lock:
             self._tokens[token] = (now + ttl, self.config.oauth2_client_id)
         return {"access_token": token, "expires_in": ttl, "token_type": "bearer"}
@@ -363,10 +409,14 @@ class OAuth2Server:
         with self._lock:
             entry = self._tokens.get(token)
         if entry is None:
-            raise AuthFailure("invalid_token", www_authenticate=(
-                f'Bearer realm="{realm}", error="invalid_token", error_description="Invalid login attempt."'))
+            raise AuthFailure(
+                "invalid_token",
+                www_authenticate=_bearer_challenge(realm),
+            )
         expiry, client = entry
         if self.config.clock.now().timestamp() >= expiry:
-            raise AuthFailure("token_expired", www_authenticate=(
-                f'Bearer realm="{realm}", error="invalid_token", error_description="Invalid login attempt."'))
+            raise AuthFailure(
+                "token_expired",
+                www_authenticate=_bearer_challenge(realm),
+            )
         return Principal("oauth2", client)

@@ -18,25 +18,50 @@ from ledgerbridge_sandbox.netsuite.clock import Clock, SystemClock
 
 DEFAULT_ACCOUNT_ID = "1234567"
 """Account id served by default (``1234567_SB1`` style ids work too)."""
-DEFAULT_CONSUMER_KEY = "ns-sandbox-consumer-key-0001a7c3e5f9b2d4c6e8a0b1c3d5e7f9a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1"
+DEFAULT_CONSUMER_KEY = (
+    "ns-sandbox-consumer-key-0001a7c3e5f9b2d4c6e8a0b1c3d5e7f9a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1"
+)
 """TBA consumer key of the default integration record."""
-DEFAULT_CONSUMER_SECRET = "ns-sandbox-consumer-secret-3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1"
+DEFAULT_CONSUMER_SECRET = (
+    "ns-sandbox-consumer-secret-3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1"
+)
 """TBA consumer secret of the default integration record."""
 DEFAULT_TOKEN_ID = "ns-sandbox-token-id-8c1e4a7b2d5f8e1a4c7b0d3f6e9a2c5b8d1f4e7a0c3b6d9f2e5a8c1b4d7f0e3a6"
 """TBA token id of the default access token."""
-DEFAULT_TOKEN_SECRET = "ns-sandbox-token-secret-5b9d3f7a1c5e9b3d7f1a5c9e3b7d1f5a9c3e7b1d5f9a3c7e1b5d9f3a7c1e5b9d3"
+DEFAULT_TOKEN_SECRET = (
+    "ns-sandbox-token-secret-5b9d3f7a1c5e9b3d7f1a5c9e3b7d1f5a9c3e7b1d5f9a3c7e1b5d9f3a7c1e5b9d3"
+)
 """TBA token secret of the default access token."""
-DEFAULT_OAUTH2_CLIENT_ID = "ns-sandbox-oauth2-client-id-7e3a9c5b1d7f3e9a5c1b7d3f9e5a1c7b3d9f5e1a7c3b9d5f1e7a3c9b5d1f7e3a"
+DEFAULT_OAUTH2_CLIENT_ID = (
+    "ns-sandbox-oauth2-client-id-7e3a9c5b1d7f3e9a5c1b7d3f9e5a1c7b3d9f5e1a7c3b9d5f1e7a3c9b5d1f7e3a"
+)
 """OAuth 2.0 client id (the integration record's) expected as ``iss`` of M2M assertions."""
 DEFAULT_OAUTH2_CERTIFICATE_ID = "ns-sandbox-m2m-cert-0001"
 """Certificate id expected as ``kid`` of M2M assertions."""
 
 TUNABLE_KEYS = (
-    "concurrency_limit", "integration_concurrency_limit", "occupied_slots", "latency_read_ms",
-    "latency_write_ms", "error_rate", "record_changed_rate", "error_after_write", "rng_seed",
-    "timestamp_window_s", "nonce_min_length", "default_order_status", "duplicate_detection",
-    "async_job_delay_s", "require_transient", "derived_touch_last_modified", "date_format",
-    "suiteql_max_rows", "base_url", "debug_auth_header", "allow_rs256", "one_world",
+    "concurrency_limit",
+    "integration_concurrency_limit",
+    "occupied_slots",
+    "latency_read_ms",
+    "latency_write_ms",
+    "error_rate",
+    "record_changed_rate",
+    "error_after_write",
+    "rng_seed",
+    "timestamp_window_s",
+    "nonce_min_length",
+    "default_order_status",
+    "duplicate_detection",
+    "async_job_delay_s",
+    "require_transient",
+    "derived_touch_last_modified",
+    "date_format",
+    "suiteql_max_rows",
+    "base_url",
+    "debug_auth_header",
+    "allow_rs256",
+    "one_world",
 )
 """Settings readable and writable through ``/__sandbox__/config`` while the sandbox runs."""
 
@@ -58,6 +83,7 @@ class NetSuiteSandboxConfig:
         token_id: TBA token id accepted.
         token_secret: TBA token secret.
         oauth2_client_id: client id expected as the ``iss`` of M2M assertions.
+        oauth2_certificate_id: certificate id (``kid``) of the generated M2M key.
         oauth2_certificates: certificate id (``kid``) -> PEM certificate or public key.
         data_path: SQLite file, or ``:memory:``.
         custom_fields_file: JSON file declaring custom fields; None uses the packaged default.
@@ -98,6 +124,7 @@ class NetSuiteSandboxConfig:
     token_id: str = DEFAULT_TOKEN_ID
     token_secret: str = DEFAULT_TOKEN_SECRET
     oauth2_client_id: str = DEFAULT_OAUTH2_CLIENT_ID
+    oauth2_certificate_id: str = DEFAULT_OAUTH2_CERTIFICATE_ID
     oauth2_certificates: dict[str, str] = field(default_factory=dict)
     data_path: str = ":memory:"
     custom_fields_file: Path | None = None

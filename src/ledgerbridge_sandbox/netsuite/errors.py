@@ -7,7 +7,8 @@ REST Web Services"; reference §6)::
 
     {"type": "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.1",
      "title": "Bad Request", "status": 400,
-     "o:errorDetails": [{"detail": "...", "o:errorCode": "INVALID_CONTENT", "o:errorPath": "item.items[0].item"}]}
+     "o:errorDetails": [{"detail": "...", "o:errorCode": "INVALID_CONTENT",
+                         "o:errorPath": "item.items[0].item"}]}
 
 served as ``application/vnd.oracle.resource+json; type=error``.
 
@@ -28,9 +29,17 @@ ERROR_MEDIA_TYPE = "application/vnd.oracle.resource+json; type=error"
 RFC2616 = "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html"
 
 _TITLES = {
-    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 413: "Payload Too Large",
-    415: "Unsupported Media Type", 429: "Too Many Requests", 500: "Internal Server Error",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
     503: "Service Unavailable",
 }
 
@@ -56,10 +65,19 @@ class NetSuiteError(Exception):
         top_level_code: an ``o:errorCode`` also put at the top level (Oracle's 429 example does).
     """
 
-    def __init__(self, status: int, code: str, detail: str, *, path: str | None = None,
-                 query_param: str | None = None, headers: dict[str, str] | None = None,
-                 title: str | None = None, type_uri: str | None = None,
-                 top_level_code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        path: str | None = None,
+        query_param: str | None = None,
+        headers: dict[str, str] | None = None,
+        title: str | None = None,
+        type_uri: str | None = None,
+        top_level_code: str | None = None,
+    ) -> None:
         super().__init__(f"{status} {code}: {detail}")
         self.status = status
         self.code = code
@@ -73,9 +91,16 @@ class NetSuiteError(Exception):
 
     def body(self) -> dict[str, Any]:
         """The JSON error body."""
-        return error_body(self.status, self.code, self.detail, path=self.path,
-                          query_param=self.query_param, title=self.title, type_uri=self.type_uri,
-                          top_level_code=self.top_level_code)
+        return error_body(
+            self.status,
+            self.code,
+            self.detail,
+            path=self.path,
+            query_param=self.query_param,
+            title=self.title,
+            type_uri=self.type_uri,
+            top_level_code=self.top_level_code,
+        )
 
     def __repr__(self) -> str:
         return f"NetSuiteError(status={self.status}, code={self.code!r}, detail={self.detail!r})"
@@ -95,14 +120,23 @@ class QueryError(NetSuiteError):
 
     def __init__(self, message: str) -> None:
         super().__init__(
-            400, "INVALID_PARAMETER",
+            400,
+            "INVALID_PARAMETER",
             "Invalid search query. Detailed unprocessed description follows. " + message,
         )
 
 
-def error_body(status: int, code: str, detail: str, *, path: str | None = None,
-               query_param: str | None = None, title: str | None = None,
-               type_uri: str | None = None, top_level_code: str | None = None) -> dict[str, Any]:
+def error_body(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    path: str | None = None,
+    query_param: str | None = None,
+    title: str | None = None,
+    type_uri: str | None = None,
+    top_level_code: str | None = None,
+) -> dict[str, Any]:
     """Build NetSuite's error JSON.
 
     Args:
@@ -142,7 +176,8 @@ def not_found(detail: str = "Record does not exist.") -> NetSuiteError:
 def invalid_content(value: object, field: str, path: str) -> NetSuiteError:
     """400 INVALID_CONTENT for a malformed or unusable value (Oracle's example wording)."""
     return NetSuiteError(
-        400, "INVALID_CONTENT",
+        400,
+        "INVALID_CONTENT",
         f"Error while accessing resource: You have entered an Invalid Field Value {value} for the "
         f"following field: {field}",
         path=path,
@@ -156,6 +191,11 @@ def user_error(detail: str, path: str | None = None) -> NetSuiteError:
 
 def concurrency_exceeded() -> NetSuiteError:
     """429 CONCURRENCY_LIMIT_EXCEEDED, shaped like Oracle's documented example."""
-    return NetSuiteError(429, "CONCURRENCY_LIMIT_EXCEEDED",
-                         "Concurrent request limit exceeded. Request blocked.",
-                         title="Bad Request", type_uri=RFC2616, top_level_code="USER_ERROR")
+    return NetSuiteError(
+        429,
+        "CONCURRENCY_LIMIT_EXCEEDED",
+        "Concurrent request limit exceeded. Request blocked.",
+        title="Bad Request",
+        type_uri=RFC2616,
+        top_level_code="USER_ERROR",
+    )

@@ -29,16 +29,62 @@ _ARITY0 = {"EMPTY", "EMPTY_NOT"}
 _ARITY2 = {"BETWEEN", "BETWEEN_NOT", "WITHIN", "WITHIN_NOT"}
 _OPS_BY_KIND = {
     "bool": {"IS", "IS_NOT"},
-    "num": {"ANY_OF", "ANY_OF_NOT", "BETWEEN", "BETWEEN_NOT", "EQUAL", "EQUAL_NOT", "GREATER", "GREATER_NOT",
-            "GREATER_OR_EQUAL", "GREATER_OR_EQUAL_NOT", "LESS", "LESS_NOT", "LESS_OR_EQUAL", "LESS_OR_EQUAL_NOT",
-            "WITHIN", "WITHIN_NOT"},
-    "str": {"CONTAIN", "CONTAIN_NOT", "IS", "IS_NOT", "START_WITH", "START_WITH_NOT", "END_WITH", "END_WITH_NOT"},
-    "date": {"AFTER", "AFTER_NOT", "BEFORE", "BEFORE_NOT", "ON", "ON_NOT", "ON_OR_AFTER", "ON_OR_AFTER_NOT",
-             "ON_OR_BEFORE", "ON_OR_BEFORE_NOT", "WITHIN", "WITHIN_NOT"},
+    "num": {
+        "ANY_OF",
+        "ANY_OF_NOT",
+        "BETWEEN",
+        "BETWEEN_NOT",
+        "EQUAL",
+        "EQUAL_NOT",
+        "GREATER",
+        "GREATER_NOT",
+        "GREATER_OR_EQUAL",
+        "GREATER_OR_EQUAL_NOT",
+        "LESS",
+        "LESS_NOT",
+        "LESS_OR_EQUAL",
+        "LESS_OR_EQUAL_NOT",
+        "WITHIN",
+        "WITHIN_NOT",
+    },
+    "str": {
+        "CONTAIN",
+        "CONTAIN_NOT",
+        "IS",
+        "IS_NOT",
+        "START_WITH",
+        "START_WITH_NOT",
+        "END_WITH",
+        "END_WITH_NOT",
+    },
+    "date": {
+        "AFTER",
+        "AFTER_NOT",
+        "BEFORE",
+        "BEFORE_NOT",
+        "ON",
+        "ON_NOT",
+        "ON_OR_AFTER",
+        "ON_OR_AFTER_NOT",
+        "ON_OR_BEFORE",
+        "ON_OR_BEFORE_NOT",
+        "WITHIN",
+        "WITHIN_NOT",
+    },
     "select": {"ANY_OF", "ANY_OF_NOT", "IS", "IS_NOT", "EQUAL", "EQUAL_NOT"},
 }
-_KIND_CLASS = {"bool": "bool", "int": "num", "num": "num", "numstr": "num", "str": "str", "date": "date",
-               "datetime": "date", "ref": "select", "xref": "select", "enum": "select"}
+_KIND_CLASS = {
+    "bool": "bool",
+    "int": "num",
+    "num": "num",
+    "numstr": "num",
+    "str": "str",
+    "date": "date",
+    "datetime": "date",
+    "ref": "select",
+    "xref": "select",
+    "enum": "select",
+}
 
 _TOKEN = re.compile(r'\s*(?:(?P<q>"(?:[^"\\]|\\.)*")|(?P<p>[()\[\],])|(?P<w>[^\s()\[\],"]+))')
 
@@ -128,9 +174,13 @@ class _Parser:
             raise _error(f"Invalid query. Expected a field name, found '{tok[1]}'.")
         canon = self.shape.canonical(tok[1])
         if canon is None or self.shape.fields[canon].kind in {"sublist", "subrecord", "multi", "qty"}:
-            raise NetSuiteError(400, "NONEXISTENT_FIELD",
-                                f"Invalid query. Field '{tok[1]}' does not exist on record '{self.record}' "
-                                f"or cannot be used in a filter.", query_param="q")
+            raise NetSuiteError(
+                400,
+                "NONEXISTENT_FIELD",
+                f"Invalid query. Field '{tok[1]}' does not exist on record '{self.record}' "
+                f"or cannot be used in a filter.",
+                query_param="q",
+            )
         fdef = self.shape.fields[canon]
         op_tok = self.take()
         op = op_tok[1].upper()
@@ -188,8 +238,13 @@ def parse(text: str, shape: Shape, record: str) -> Filter:
     return result
 
 
-_FORMAT_PARTS = {"M": r"(?P<m>\d{1,2})", "MM": r"(?P<m>\d{2})", "D": r"(?P<d>\d{1,2})", "DD": r"(?P<d>\d{2})",
-                 "YYYY": r"(?P<y>\d{4})"}
+_FORMAT_PARTS = {
+    "M": r"(?P<m>\d{1,2})",
+    "MM": r"(?P<m>\d{2})",
+    "D": r"(?P<d>\d{1,2})",
+    "DD": r"(?P<d>\d{2})",
+    "YYYY": r"(?P<y>\d{4})",
+}
 
 
 def date_parser(fmt: str, tz: tzinfo) -> Callable[[str], tuple[datetime, bool]]:
@@ -202,8 +257,12 @@ def date_parser(fmt: str, tz: tzinfo) -> Callable[[str], tuple[datetime, bool]]:
     Returns:
         A function giving ``(UTC instant, has_time)``; it raises ``Unparseable date`` errors.
     """
-    pattern = re.sub(r"YYYY|MM|M|DD|D", lambda m: _FORMAT_PARTS[m.group(0)], re.escape(fmt).replace("\\-", "-"))
-    rx = re.compile(rf"^{pattern}(?:\s+(?P<H>\d{{1,2}}):(?P<I>\d{{2}})(?::(?P<S>\d{{2}}))?\s*(?P<ap>[aApP][mM])?)?$")
+    pattern = re.sub(
+        r"YYYY|MM|M|DD|D", lambda m: _FORMAT_PARTS[m.group(0)], re.escape(fmt).replace("\\-", "-")
+    )
+    rx = re.compile(
+        rf"^{pattern}(?:\s+(?P<H>\d{{1,2}}):(?P<I>\d{{2}})(?::(?P<S>\d{{2}}))?\s*(?P<ap>[aApP][mM])?)?$"
+    )
 
     def parse_value(text: str) -> tuple[datetime, bool]:
         m = rx.match(text.strip())
@@ -213,10 +272,19 @@ def date_parser(fmt: str, tz: tzinfo) -> Callable[[str], tuple[datetime, bool]]:
             hour = int(m.group("H") or 0)
             if m.group("ap"):
                 hour = hour % 12 + (12 if m.group("ap").lower() == "pm" else 0)
-            local = datetime(int(m.group("y")), int(m.group("m")), int(m.group("d")), hour,
-                             int(m.group("I") or 0), int(m.group("S") or 0), tzinfo=tz)
+            local = datetime(
+                int(m.group("y")),
+                int(m.group("m")),
+                int(m.group("d")),
+                hour,
+                int(m.group("I") or 0),
+                int(m.group("S") or 0),
+                tzinfo=tz,
+            )
         except ValueError:
-            raise NetSuiteError(400, "INVALID_PARAMETER", f'Unparseable date: "{text}"', query_param="q") from None
+            raise NetSuiteError(
+                400, "INVALID_PARAMETER", f'Unparseable date: "{text}"', query_param="q"
+            ) from None
         return local.astimezone(UTC), m.group("H") is not None
 
     return parse_value
@@ -261,8 +329,12 @@ class Evaluator:
         if kind == "str":
             text = "" if value is None else str(value).lower()
             needle = vals[0].lower()
-            return {"IS": text == needle, "CONTAIN": needle in text, "START_WITH": text.startswith(needle),
-                    "END_WITH": text.endswith(needle)}[op]
+            return {
+                "IS": text == needle,
+                "CONTAIN": needle in text,
+                "START_WITH": text.startswith(needle),
+                "END_WITH": text.endswith(needle),
+            }[op]
         if kind == "select":
             text = "" if value is None else str(value)
             return text.lower() in {v.lower() for v in vals}
@@ -275,9 +347,14 @@ class Evaluator:
                 return False
             t = [float(x) for x in targets if x is not None]
             return {
-                "ANY_OF": num in t, "EQUAL": num == t[0], "GREATER": num > t[0], "GREATER_OR_EQUAL": num >= t[0],
-                "LESS": num < t[0], "LESS_OR_EQUAL": num <= t[0],
-                "BETWEEN": len(t) == 2 and t[0] <= num <= t[1], "WITHIN": len(t) == 2 and t[0] <= num <= t[1],
+                "ANY_OF": num in t,
+                "EQUAL": num == t[0],
+                "GREATER": num > t[0],
+                "GREATER_OR_EQUAL": num >= t[0],
+                "LESS": num < t[0],
+                "LESS_OR_EQUAL": num <= t[0],
+                "BETWEEN": len(t) == 2 and t[0] <= num <= t[1],
+                "WITHIN": len(t) == 2 and t[0] <= num <= t[1],
             }[op]
         # dates and datetimes
         if value is None:

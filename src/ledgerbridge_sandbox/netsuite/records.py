@@ -64,16 +64,18 @@ class WriteOptions:
 class RecordService:
     """Records of one account."""
 
-    def __init__(self, config: NetSuiteSandboxConfig, schema: Schema, store: Store,
-                 tables: dict[str, Table]) -> None:
+    def __init__(
+        self, config: NetSuiteSandboxConfig, schema: Schema, store: Store, tables: dict[str, Table]
+    ) -> None:
         self.config = config
         self.schema = schema
         self.store = store
         self.tables = tables
         self.warnings: list[str] = []
         self._price_levels: list[tuple[int, float]] | None = None
-        self.projector = Projector(tables, ProjectionContext(
-            tz=self.tz, today=self.today(), price_levels=self.price_levels))
+        self.projector = Projector(
+            tables, ProjectionContext(tz=self.tz, today=self.today(), price_levels=self.price_levels)
+        )
         self.rules = Rules(self)
         self._aging_day: date | None = None
 
@@ -106,6 +108,11 @@ class RecordService:
             self.projector.ctx.today = today
             self.rules.refresh_aging()
 
+    def mark_aged(self) -> None:
+        """Declare date-dependent values current for today (seeds compute them themselves)."""
+        self._aging_day = self.today()
+        self.projector.ctx.today = self._aging_day
+
     # types and ids ----------------------------------------------------------------------------
 
     def record_type(self, name: str) -> str:
@@ -116,8 +123,9 @@ class RecordService:
         """
         canon = self.schema.record_type(name)
         if canon is None:
-            raise NetSuiteError(404, "INVALID_RCRD_TYPE",
-                                f"Record type '{name}' does not exist or is not supported.")
+            raise NetSuiteError(
+                404, "INVALID_RCRD_TYPE", f"Record type '{name}' does not exist or is not supported."
+            )
         return canon
 
     def shape(self, rtype: str) -> Shape:
@@ -206,7 +214,8 @@ class RecordService:
         if self._price_levels is None:
             self._price_levels = [
                 (rec.id, float(rec.data.get("discountPct") or 0.0))
-                for rec in self.store.iter_type("priceLevel") if not rec.data.get("isInactive")
+                for rec in self.store.iter_type("priceLevel")
+                if not rec.data.get("isInactive")
             ]
         return self._price_levels
 
@@ -228,17 +237,32 @@ class RecordService:
         data["id"] = str(rid)
         if touch or not data.get("lastModifiedDate"):
             data["lastModifiedDate"] = self.now_iso()
-        self.store.put(FAMILIES[rtype], rtype, rid, data, self.rules.ref_name(rtype, rid, data), self.projector)
+        self.store.put(
+            FAMILIES[rtype], rtype, rid, data, self.rules.ref_name(rtype, rid, data), self.projector
+        )
 
     def inbound(self, opts: WriteOptions) -> Inbound:
         """A body reader for one request."""
-        return Inbound(self.schema, self.resolve_ref, name_validation=opts.name_validation,
-                       value_validation=opts.value_validation)
+        return Inbound(
+            self.schema,
+            self.resolve_ref,
+            name_validation=opts.name_validation,
+            value_validation=opts.value_validation,
+        )
 
     # REST operations --------------------------------------------------------------------------
 
-    def get(self, rtype: str, ident: str, *, base: str, path_type: str, fields: str | None = None,
-            expand: bool = False, simple_enum: bool = False) -> dict[str, Any]:
+    def get(
+        self,
+        rtype: str,
+        ident: str,
+        *,
+        base: str,
+        path_type: str,
+        fields: str | None = None,
+        expand: bool = False,
+        simple_enum: bool = False,
+    ) -> dict[str, Any]:
         """GET one record.
 
         Args:
@@ -262,8 +286,14 @@ class RecordService:
             raise not_found()
         wanted = self._fields(rtype, fields)
         out = Outbound(self.schema, self.ref_namer, base)
-        return out.record(self.shape(rtype), data, f"record/v1/{path_type}/{rid}", fields=wanted, expand=expand,
-                          simple_enum=simple_enum)
+        return out.record(
+            self.shape(rtype),
+            data,
+            f"record/v1/{path_type}/{rid}",
+            fields=wanted,
+            expand=expand,
+            simple_enum=simple_enum,
+        )
 
     def _fields(self, rtype: str, fields: str | None) -> set[str] | None:
         if not fields:
@@ -276,14 +306,24 @@ class RecordService:
                 continue
             canon = shape.canonical(name)
             if canon is None:
-                raise NetSuiteError(400, "NONEXISTENT_FIELD",
-                                    f"Error while accessing a resource. Field '{name}' does not exist on record "
-                                    f"'{rtype}'.", query_param="fields")
+                raise NetSuiteError(
+                    400,
+                    "NONEXISTENT_FIELD",
+                    f"Error while accessing a resource. Field '{name}' does not exist on record '{rtype}'.",
+                    query_param="fields",
+                )
             wanted.add(canon)
         return wanted
 
-    def create(self, rtype: str, body: Any, opts: WriteOptions, *, external_id: str | None = None,
-               initial: dict[str, Any] | None = None) -> int:
+    def create(
+        self,
+        rtype: str,
+        body: Any,
+        opts: WriteOptions,
+        *,
+        external_id: str | None = None,
+        initial: dict[str, Any] | None = None,
+    ) -> int:
         """Create a record (POST).
 
         Args:
@@ -340,7 +380,9 @@ class RecordService:
             self._update_loaded(rtype, rid, old, body, opts)
             return rid
 
-    def _update_loaded(self, rtype: str, rid: int, old: dict[str, Any], body: Any, opts: WriteOptions) -> None:
+    def _update_loaded(
+        self, rtype: str, rid: int, old: dict[str, Any], body: Any, opts: WriteOptions
+    ) -> None:
         reader = self.inbound(opts)
         values = reader.record(self.shape(rtype), body, rtype)
         self.warnings = reader.warnings
@@ -364,8 +406,11 @@ class RecordService:
             NetSuiteError: PUT with an internal id, validation failures.
         """
         if not ident.lower().startswith("eid:"):
-            raise NetSuiteError(400, "INVALID_REQUEST",
-                                "The PUT method can only be used with an external ID (eid:) in the URL.")
+            raise NetSuiteError(
+                400,
+                "INVALID_REQUEST",
+                "The PUT method can only be used with an external ID (eid:) in the URL.",
+            )
         eid = ident[4:]
         if not eid or not _valid_external_id(eid):
             raise NetSuiteError(400, "INVALID_REQUEST", f"Invalid external ID '{eid}'.")
@@ -391,13 +436,21 @@ class RecordService:
                 raise not_found()
             self.rules.before_delete(rtype, rid, data)
             self.store.delete(FAMILIES[rtype], rtype, rid)
-            self.store.add_deleted({
-                "recordid": rid, "recordtypeid": _RECORD_TYPE_IDS.get(FAMILIES[rtype]), "scriptid": None,
-                "type": rtype.lower(), "name": self.rules.ref_name(rtype, rid, data),
-                "deleteddate": self.projector.dt(self.now_iso()), "deletedby": None,
-                "context": "RESTWEBSERVICES" if context == "restWebServices" else "USERINTERFACE",
-                "iscustomlist": "F", "iscustomrecord": "F", "iscustomtransaction": "F",
-            })
+            self.store.add_deleted(
+                {
+                    "recordid": rid,
+                    "recordtypeid": _RECORD_TYPE_IDS.get(FAMILIES[rtype]),
+                    "scriptid": None,
+                    "type": rtype.lower(),
+                    "name": self.rules.ref_name(rtype, rid, data),
+                    "deleteddate": self.projector.dt(self.now_iso()),
+                    "deletedby": None,
+                    "context": "RESTWEBSERVICES" if context == "restWebServices" else "USERINTERFACE",
+                    "iscustomlist": "F",
+                    "iscustomrecord": "F",
+                    "iscustomtransaction": "F",
+                }
+            )
             self.rules.after_delete(rtype, rid, data)
 
     def transform(self, from_type: str, ident: str, to_type: str, body: Any, opts: WriteOptions) -> int:
@@ -425,8 +478,9 @@ class RecordService:
 
     # collection -------------------------------------------------------------------------------
 
-    def list(self, rtype: str, *, q: str | None, limit: int | None, offset: int | None, base: str,
-             path_type: str) -> dict[str, Any]:
+    def collection(
+        self, rtype: str, *, q: str | None, limit: int | None, offset: int | None, base: str, path_type: str
+    ) -> dict[str, Any]:
         """GET a collection: ids and links only, paged (reference §3.6).
 
         Raises:
@@ -438,17 +492,33 @@ class RecordService:
             evaluator = qfilter.Evaluator(qfilter.date_parser(self.config.date_format, self.tz), self.tz)
             matching = [rec.id for rec in self.store.iter_type(rtype) if evaluator.matches(flt, rec.data)]
             total = len(matching)
-            ids = matching[off:off + lim]
+            ids = matching[off : off + lim]
         else:
             ids, total = self.store.list_ids(rtype, lim, off)
         extra = f"&q={quote(q)}" if q else ""
         href = f"{base}/record/v1/{path_type}"
         items = [{"links": [{"rel": "self", "href": f"{href}/{i}"}], "id": str(i)} for i in ids]
-        return collection_page(items, total=total, limit=lim, offset=off, href=href, extra_query=extra,
-                               max_rows=self.config.suiteql_max_rows)
+        return collection_page(
+            items,
+            total=total,
+            limit=lim,
+            offset=off,
+            href=href,
+            extra_query=extra,
+            max_rows=self.config.suiteql_max_rows,
+        )
 
-    def sub_resource(self, rtype: str, ident: str, parts: list[str], *, base: str, path_type: str,
-                     expand: bool, simple_enum: bool) -> dict[str, Any]:
+    def sub_resource(
+        self,
+        rtype: str,
+        ident: str,
+        parts: list[str],
+        *,
+        base: str,
+        path_type: str,
+        expand: bool,
+        simple_enum: bool,
+    ) -> dict[str, Any]:
         """GET a sublist, one sublist line, or a subrecord of a record.
 
         Raises:
@@ -480,8 +550,14 @@ class RecordService:
                     items.append(out.record(line_shape, line, lpath, expand=True, simple_enum=simple_enum))
                 else:
                     items.append({"links": out.link(lpath)})
-            return {"links": out.link(path), "count": len(items), "hasMore": False, "items": items,
-                    "offset": 0, "totalResults": len(items)}
+            return {
+                "links": out.link(path),
+                "count": len(items),
+                "hasMore": False,
+                "items": items,
+                "offset": 0,
+                "totalResults": len(items),
+            }
         match = next((ln for n, ln in enumerate(lines) if line_key(fdef.arg, ln, n) == parts[1]), None)
         if match is None:
             raise not_found(f"Sublist line '{parts[1]}' does not exist.")
@@ -493,13 +569,18 @@ class RecordService:
         if sub_name is None or line_shape.fields[sub_name].kind != "subrecord" or len(parts) > 3:
             raise not_found(f"Subresource '{parts[2]}' does not exist.")
         sub_def = line_shape.fields[sub_name]
-        return out.record(self.schema.subrecords[sub_def.arg], match.get(sub_name) or {}, f"{lpath}/{parts[2]}",
-                          simple_enum=simple_enum)
+        return out.record(
+            self.schema.subrecords[sub_def.arg],
+            match.get(sub_name) or {},
+            f"{lpath}/{parts[2]}",
+            simple_enum=simple_enum,
+        )
 
     # merging ----------------------------------------------------------------------------------
 
-    def _apply(self, rtype: str, data: dict[str, Any], values: dict[str, Any], opts: WriteOptions,
-               *, creating: bool) -> None:
+    def _apply(
+        self, rtype: str, data: dict[str, Any], values: dict[str, Any], opts: WriteOptions, *, creating: bool
+    ) -> None:
         shape = self.shape(rtype)
         replace = {name.lower() for name in opts.replace}
         for name, value in values.items():
@@ -522,8 +603,14 @@ class RecordService:
         # a sublist named in ?replace= but absent from the body keeps its lines (Oracle: replace
         # applies to the sublists sent); nothing to do here.
 
-    def merge_lines(self, sublist: str, old_lines: list[dict[str, Any]], new_lines: list[dict[str, Any]] | None,
-                    *, replace: bool) -> list[dict[str, Any]]:
+    def merge_lines(
+        self,
+        sublist: str,
+        old_lines: list[dict[str, Any]],
+        new_lines: list[dict[str, Any]] | None,
+        *,
+        replace: bool,
+    ) -> list[dict[str, Any]]:
         """Merge request lines into stored lines (reference §3.4).
 
         Args:
@@ -586,9 +673,12 @@ class RecordService:
             raise invalid_content(eid, "externalId", "externalId")
         other = self.store.id_by_external_id(rtype, str(eid))
         if other is not None and other != rid:
-            raise NetSuiteError(400, "DUP_RCRD",
-                                f"Error while accessing a resource. A record with the external ID '{eid}' "
-                                f"already exists.", path="externalId")
+            raise NetSuiteError(
+                400,
+                "DUP_RCRD",
+                f"Error while accessing a resource. A record with the external ID '{eid}' already exists.",
+                path="externalId",
+            )
 
     # helpers for the admin API and seeds ------------------------------------------------------
 
@@ -636,18 +726,33 @@ def page_params(limit: int | None, offset: int | None, *, default: int = MAX_PAG
     lim = default if limit is None else limit
     off = 0 if offset is None else offset
     if lim < 1 or lim > MAX_PAGE:
-        raise NetSuiteError(400, "INVALID_PARAMETER",
-                            f"Invalid value for the limit parameter: {lim}. The value must be between 1 and "
-                            f"{MAX_PAGE}.", query_param="limit")
+        raise NetSuiteError(
+            400,
+            "INVALID_PARAMETER",
+            f"Invalid value for the limit parameter: {lim}. The value must be between 1 and {MAX_PAGE}.",
+            query_param="limit",
+        )
     if off < 0 or off % lim != 0:
-        raise NetSuiteError(400, "INVALID_PARAMETER",
-                            f"Invalid value for the offset parameter: {off}. The offset must be divisible by "
-                            f"the limit ({lim}).", query_param="offset")
+        raise NetSuiteError(
+            400,
+            "INVALID_PARAMETER",
+            f"Invalid value for the offset parameter: {off}. The offset must be divisible by "
+            f"the limit ({lim}).",
+            query_param="offset",
+        )
     return lim, off
 
 
-def collection_page(items: list[dict[str, Any]], *, total: int, limit: int, offset: int, href: str,
-                    extra_query: str = "", max_rows: int = 100_000) -> dict[str, Any]:
+def collection_page(
+    items: list[dict[str, Any]],
+    *,
+    total: int,
+    limit: int,
+    offset: int,
+    href: str,
+    extra_query: str = "",
+    max_rows: int = 100_000,
+) -> dict[str, Any]:
     """A collection page with NetSuite's paging links (prev, first, next, last, self).
 
     Args:
@@ -677,8 +782,14 @@ def collection_page(items: list[dict[str, Any]], *, total: int, limit: int, offs
         links.append(link("next", offset + limit))
         links.append(link("last", last_offset))
     links.append(link("self", offset))
-    return {"links": links, "count": len(items), "hasMore": has_more, "items": items, "offset": offset,
-            "totalResults": total}
+    return {
+        "links": links,
+        "count": len(items),
+        "hasMore": has_more,
+        "items": items,
+        "offset": offset,
+        "totalResults": total,
+    }
 
 
 def as_lines(value: Any) -> Iterable[dict[str, Any]]:

@@ -52,10 +52,16 @@ ITEM_TYPES = tuple(ITEM_TYPE_CODES)
 CENT = 0.005
 
 TRANSFORMS = {
-    ("salesOrder", "invoice"), ("opportunity", "salesOrder"), ("opportunity", "invoice"),
-    ("invoice", "customerPayment"), ("invoice", "creditMemo"),
-    ("customer", "salesOrder"), ("customer", "invoice"), ("customer", "opportunity"),
-    ("customer", "customerPayment"), ("customer", "creditMemo"),
+    ("salesOrder", "invoice"),
+    ("opportunity", "salesOrder"),
+    ("opportunity", "invoice"),
+    ("invoice", "customerPayment"),
+    ("invoice", "creditMemo"),
+    ("customer", "salesOrder"),
+    ("customer", "invoice"),
+    ("customer", "opportunity"),
+    ("customer", "customerPayment"),
+    ("customer", "creditMemo"),
 }
 """Supported ``!transform`` pairs."""
 
@@ -167,8 +173,9 @@ class Rules:
 
     # entities ---------------------------------------------------------------------------------
 
-    def _entity_common(self, rtype: str, rid: int, data: dict[str, Any], old: dict[str, Any] | None,
-                       missing: list[str]) -> None:
+    def _entity_common(
+        self, rtype: str, rid: int, data: dict[str, Any], old: dict[str, Any] | None, missing: list[str]
+    ) -> None:
         if self.svc.config.one_world and not data.get("subsidiary"):
             missing.append("Subsidiary")
         if missing:
@@ -186,10 +193,15 @@ class Rules:
                 lines[n][flag] = False
         for line in lines:
             addr = line.get("addressBookAddress") or {}
-            parts = [addr.get("addressee"), addr.get("attention"), addr.get("addr1"), addr.get("addr2"),
-                     addr.get("addr3"),
-                     " ".join(p for p in (addr.get("city"), addr.get("state"), addr.get("zip")) if p),
-                     self._country_name(addr.get("country"))]
+            parts = [
+                addr.get("addressee"),
+                addr.get("attention"),
+                addr.get("addr1"),
+                addr.get("addr2"),
+                addr.get("addr3"),
+                " ".join(p for p in (addr.get("city"), addr.get("state"), addr.get("zip")) if p),
+                self._country_name(addr.get("country")),
+            ]
             text = "\n".join(p for p in parts if p)
             if addr:
                 addr["addrText"] = text
@@ -205,7 +217,9 @@ class Rules:
 
         return ENUMS["country"].get(str(code), str(code)) if code else None
 
-    def _check_duplicates(self, rtype: str, rid: int, data: dict[str, Any], old: dict[str, Any] | None) -> None:
+    def _check_duplicates(
+        self, rtype: str, rid: int, data: dict[str, Any], old: dict[str, Any] | None
+    ) -> None:
         rules = set(self.svc.config.duplicate_detection)
         checks: list[tuple[str, str, str]] = []
         if "entityid" in rules and data.get("entityId"):
@@ -229,15 +243,21 @@ class Rules:
                 extra = " AND company IS ?"
                 params = (value, rid, int(data["company"]) if data.get("company") else None)
             rows = self.store.query(
-                f'SELECT id FROM {table} WHERE LOWER("{column}") = LOWER(?) AND id != ?{extra} LIMIT 1', params)
+                f'SELECT id FROM {table} WHERE LOWER("{column}") = LOWER(?) AND id != ?{extra} LIMIT 1',
+                params,
+            )
             if rows:
                 label = {"customer": "customer", "contact": "contact", "employee": "employee"}[rtype]
                 if column == "entityid":
-                    detail = (f"A {label} record with this ID already exists. You must enter a unique {label} "
-                              f"ID for each record you create.")
+                    detail = (
+                        f"A {label} record with this ID already exists. You must enter a unique {label} "
+                        f"ID for each record you create."
+                    )
                 else:
                     detail = f"A {label} record with this {field} already exists ({value})."
-                raise NetSuiteError(400, "DUP_ENTITY", f"Error while accessing a resource. {detail}", path=field)
+                raise NetSuiteError(
+                    400, "DUP_ENTITY", f"Error while accessing a resource. {detail}", path=field
+                )
 
     def _prepare_customer(self, rid: int, data: dict[str, Any], old: dict[str, Any] | None) -> None:
         missing: list[str] = []
@@ -248,8 +268,13 @@ class Rules:
         elif not data.get("companyName"):
             missing.append("Company Name")
         self._entity_common("customer", rid, data, old, missing)
-        name = data.get("companyName") if not data.get("isPerson") else " ".join(
-            p for p in (data.get("firstName"), data.get("middleName"), data.get("lastName")) if p)
+        name = (
+            data.get("companyName")
+            if not data.get("isPerson")
+            else " ".join(
+                p for p in (data.get("firstName"), data.get("middleName"), data.get("lastName")) if p
+            )
+        )
         if data.get("autoName") and old is None and not data.get("entityId"):
             data["entityId"] = f"CUST{rid}"
         if not data.get("entityId"):
@@ -268,9 +293,13 @@ class Rules:
             old_stage = self._stage_of(old["entityStatus"]) or "CUSTOMER"
             if STAGE_RANK[stage] < STAGE_RANK[old_stage]:
                 raise NetSuiteError(
-                    400, "INVALID_KEY_OR_REF",
-                    f"Invalid entitystatus reference key {data['entityStatus']}. A {STAGE_LABEL[old_stage].lower()} "
-                    f"cannot be changed back to a {STAGE_LABEL[stage].lower()}.", path="entityStatus")
+                    400,
+                    "INVALID_KEY_OR_REF",
+                    f"Invalid entitystatus reference key {data['entityStatus']}. A "
+                    f"{STAGE_LABEL[old_stage].lower()} cannot be changed back to a "
+                    f"{STAGE_LABEL[stage].lower()}.",
+                    path="entityStatus",
+                )
         data["searchStage"] = STAGE_LABEL[stage]
         if stage == "CUSTOMER" and (old is None or (self._stage_of(old.get("entityStatus")) != "CUSTOMER")):
             data["_dateClosed"] = self.svc.today().isoformat()
@@ -288,9 +317,20 @@ class Rules:
         self._credit_hold(data)
 
     def _zero_balances(self, data: dict[str, Any]) -> None:
-        for key in ("balance", "overdueBalance", "depositBalance", "unbilledOrders", "consolBalance",
-                    "consolOverdueBalance", "consolUnbilledOrders", "aging", "aging1", "aging2", "aging3",
-                    "aging4"):
+        for key in (
+            "balance",
+            "overdueBalance",
+            "depositBalance",
+            "unbilledOrders",
+            "consolBalance",
+            "consolOverdueBalance",
+            "consolUnbilledOrders",
+            "aging",
+            "aging1",
+            "aging2",
+            "aging3",
+            "aging4",
+        ):
             data[key] = 0.0
         data["daysOverdue"] = 0
         data["consolDaysOverdue"] = 0
@@ -315,11 +355,17 @@ class Rules:
             data["subsidiary"] = company.get("subsidiary")
         missing = [] if data.get("entityId") else ["Name"]
         self._entity_common("contact", rid, data, old, missing)
-        if company is not None and self.svc.config.one_world and str(company.get("subsidiary")) != str(
-                data.get("subsidiary")):
-            raise NetSuiteError(400, "INVALID_KEY_OR_REF",
-                                f"Invalid company reference key {data['company']} for subsidiary "
-                                f"{data.get('subsidiary')}.", path="company")
+        if (
+            company is not None
+            and self.svc.config.one_world
+            and str(company.get("subsidiary")) != str(data.get("subsidiary"))
+        ):
+            raise NetSuiteError(
+                400,
+                "INVALID_KEY_OR_REF",
+                f"Invalid company reference key {data['company']} for subsidiary {data.get('subsidiary')}.",
+                path="company",
+            )
         self._check_duplicates("contact", rid, data, old)
 
     def _prepare_employee(self, rid: int, data: dict[str, Any], old: dict[str, Any] | None) -> None:
@@ -333,8 +379,11 @@ class Rules:
     # lists ------------------------------------------------------------------------------------
 
     def _prepare_list(self, rid: int, data: dict[str, Any], old: dict[str, Any] | None) -> None:
-        missing = [label for field, label in (("name", "Name"), ("symbol", "Symbol"), ("stage", "Stage"))
-                   if field in _REQUIRED_LIST_FIELDS.get(self._list_type(data), ()) and not data.get(field)]
+        missing = [
+            label
+            for field, label in (("name", "Name"), ("symbol", "Symbol"), ("stage", "Stage"))
+            if field in _REQUIRED_LIST_FIELDS.get(self._list_type(data), ()) and not data.get(field)
+        ]
         if missing:
             raise _missing(missing)
 
@@ -356,7 +405,9 @@ class Rules:
                     self.store.reproject(rtype, rec.id, rec.data, self.svc.projector)
 
     def _prepare_currency(self, rid: int, data: dict[str, Any], old: dict[str, Any] | None) -> None:
-        missing = [label for field, label in (("name", "Name"), ("symbol", "ISO Code")) if not data.get(field)]
+        missing = [
+            label for field, label in (("name", "Name"), ("symbol", "ISO Code")) if not data.get(field)
+        ]
         if missing:
             raise _missing(missing)
         data.setdefault("exchangeRate", 1.0)
@@ -372,13 +423,17 @@ class Rules:
             raise _missing(missing)
 
     def _prepare_subsidiary(self, rid: int, data: dict[str, Any], old: dict[str, Any] | None) -> None:
-        missing = [label for field, label in (("name", "Name"), ("currency", "Currency")) if not data.get(field)]
+        missing = [
+            label for field, label in (("name", "Name"), ("currency", "Currency")) if not data.get(field)
+        ]
         if missing:
             raise _missing(missing)
         parent = self._load("subsidiary", data.get("parent")) if data.get("parent") else None
         if data.get("parent") and str(data["parent"]) == str(rid):
             raise invalid_content(rid, "parent", "parent")
-        data["fullName"] = f"{parent.get('fullName') or parent.get('name')} : {data['name']}" if parent else data["name"]
+        data["fullName"] = (
+            f"{parent.get('fullName') or parent.get('name')} : {data['name']}" if parent else data["name"]
+        )
 
     # items ------------------------------------------------------------------------------------
 
@@ -390,12 +445,16 @@ class Rules:
         if self.svc.config.one_world and not data.get("subsidiary"):
             data["subsidiary"] = ["1"]
             data.setdefault("includeChildren", True)
-        dup = self.store.query("SELECT id FROM sq_item WHERE LOWER(itemid) = LOWER(?) AND id != ? LIMIT 1",
-                               (data["itemId"], rid))
+        dup = self.store.query(
+            "SELECT id FROM sq_item WHERE LOWER(itemid) = LOWER(?) AND id != ? LIMIT 1", (data["itemId"], rid)
+        )
         if dup:
-            raise NetSuiteError(400, "DUP_ITEM",
-                                "Error while accessing a resource. An item record with this name already exists.",
-                                path="itemId")
+            raise NetSuiteError(
+                400,
+                "DUP_ITEM",
+                "Error while accessing a resource. An item record with this name already exists.",
+                path="itemId",
+            )
         if rtype == "discountItem":
             data.setdefault("rate", 0.0)
             return
@@ -403,12 +462,25 @@ class Rules:
         base_currency = "1"
         lines = data.get("price") or []
         if "basePrice" in data and (old is None or data.get("basePrice") != (old or {}).get("basePrice")):
-            base_line = next((ln for ln in lines if str(ln.get("priceLevel")) == "1"
-                              and str(ln.get("currencyPage")) == base_currency and not _num(ln.get("quantity"))),
-                             None)
+            base_line = next(
+                (
+                    ln
+                    for ln in lines
+                    if str(ln.get("priceLevel")) == "1"
+                    and str(ln.get("currencyPage")) == base_currency
+                    and not _num(ln.get("quantity"))
+                ),
+                None,
+            )
             if base_line is None and data.get("basePrice") is not None:
-                lines.append({"currencyPage": base_currency, "priceLevel": "1", "quantity": 0.0,
-                              "price": float(data["basePrice"])})
+                lines.append(
+                    {
+                        "currencyPage": base_currency,
+                        "priceLevel": "1",
+                        "quantity": 0.0,
+                        "price": float(data["basePrice"]),
+                    }
+                )
             elif base_line is not None and data.get("basePrice") is not None:
                 base_line["price"] = float(data["basePrice"])
         dedup: dict[tuple[str, str, float], dict[str, Any]] = {}
@@ -427,7 +499,9 @@ class Rules:
     def _prepare_inventoryItem(self, rid: int, data: dict[str, Any], old: dict[str, Any] | None) -> None:
         self._prepare_item("inventoryItem", rid, data, old)
 
-    def _prepare_nonInventorySaleItem(self, rid: int, data: dict[str, Any], old: dict[str, Any] | None) -> None:
+    def _prepare_nonInventorySaleItem(
+        self, rid: int, data: dict[str, Any], old: dict[str, Any] | None
+    ) -> None:
         self._prepare_item("nonInventorySaleItem", rid, data, old)
 
     def _prepare_serviceSaleItem(self, rid: int, data: dict[str, Any], old: dict[str, Any] | None) -> None:
@@ -446,8 +520,11 @@ class Rules:
 
         def row(cur: str, lvl: str) -> float | None:
             for ln in lines:
-                if str(ln.get("currencyPage")) == cur and str(ln.get("priceLevel")) == lvl and not _num(
-                        ln.get("quantity")):
+                if (
+                    str(ln.get("currencyPage")) == cur
+                    and str(ln.get("priceLevel")) == lvl
+                    and not _num(ln.get("quantity"))
+                ):
                     return _num(ln.get("price")) if ln.get("price") is not None else None
             return None
 
@@ -480,8 +557,9 @@ class Rules:
         prefix = TRANID_PREFIX[rtype]
         return f"{prefix}{self.store.next_value(f'tranid:{prefix}', 1001)}"
 
-    def _transaction_header(self, rtype: str, rid: int, data: dict[str, Any], old: dict[str, Any] | None,
-                            entity_field: str) -> dict[str, Any]:
+    def _transaction_header(
+        self, rtype: str, rid: int, data: dict[str, Any], old: dict[str, Any] | None, entity_field: str
+    ) -> dict[str, Any]:
         if not data.get(entity_field):
             raise _missing(["Customer"], entity_field)
         customer = self._load("customer", data[entity_field])
@@ -493,20 +571,33 @@ class Rules:
             if not data.get("subsidiary"):
                 raise _missing(["Subsidiary"])
             if str(data["subsidiary"]) != str(customer.get("subsidiary")):
-                raise NetSuiteError(400, "INVALID_KEY_OR_REF",
-                                    f"Invalid {entity_field} reference key {data[entity_field]} for subsidiary "
-                                    f"{data['subsidiary']}.", path=entity_field)
+                raise NetSuiteError(
+                    400,
+                    "INVALID_KEY_OR_REF",
+                    f"Invalid {entity_field} reference key {data[entity_field]} for subsidiary "
+                    f"{data['subsidiary']}.",
+                    path=entity_field,
+                )
         if not data.get("currency"):
             data["currency"] = customer.get("currency")
-        allowed = {str(customer.get("currency"))} | {str(ln.get("currency")) for ln in customer.get("currencyList") or []}
+        allowed = {str(customer.get("currency"))} | {
+            str(ln.get("currency")) for ln in customer.get("currencyList") or []
+        }
         if str(data["currency"]) not in allowed:
-            raise NetSuiteError(400, "INVALID_KEY_OR_REF",
-                                f"Invalid currency reference key {data['currency']} for {entity_field} "
-                                f"{data[entity_field]}.", path="currency")
+            raise NetSuiteError(
+                400,
+                "INVALID_KEY_OR_REF",
+                f"Invalid currency reference key {data['currency']} for {entity_field} {data[entity_field]}.",
+                path="currency",
+            )
         sub = self._load("subsidiary", data.get("subsidiary")) if data.get("subsidiary") else None
         sub_currency = (sub or {}).get("currency") or "1"
-        if data.get("exchangeRate") is None or (old is not None and old.get("currency") != data.get("currency")):
-            data["exchangeRate"] = round(self._currency_rate(data["currency"]) / self._currency_rate(sub_currency), 6)
+        if data.get("exchangeRate") is None or (
+            old is not None and old.get("currency") != data.get("currency")
+        ):
+            data["exchangeRate"] = round(
+                self._currency_rate(data["currency"]) / self._currency_rate(sub_currency), 6
+            )
         if not data.get("tranDate"):
             data["tranDate"] = self.svc.today().isoformat()
         if not data.get("tranId"):
@@ -532,9 +623,12 @@ class Rules:
             itype, item = found
             line["itemType"] = ITEM_TYPE_CODES[itype]
             if self.svc.config.one_world and not self._item_in_subsidiary(item, data.get("subsidiary")):
-                raise NetSuiteError(400, "INVALID_KEY_OR_REF",
-                                    f"Invalid item reference key {line['item']} for subsidiary "
-                                    f"{data.get('subsidiary')}.", path=f"{path}.item")
+                raise NetSuiteError(
+                    400,
+                    "INVALID_KEY_OR_REF",
+                    f"Invalid item reference key {line['item']} for subsidiary {data.get('subsidiary')}.",
+                    path=f"{path}.item",
+                )
             if not line.get("description") and (item.get("salesDescription") or item.get("description")):
                 line["description"] = item.get("salesDescription") or item.get("description")
             if itype == "discountItem":
@@ -568,8 +662,9 @@ class Rules:
                     raise _missing(["Rate"], f"{path}.rate")
                 price = self.item_price(itype, item, str(line["price"]), str(data["currency"]))
                 if price is None:
-                    raise user_error(f"No price is defined for item {item.get('itemId')} in this currency.",
-                                     f"{path}.item")
+                    raise user_error(
+                        f"No price is defined for item {item.get('itemId')} in this currency.", f"{path}.item"
+                    )
                 line["rate"] = price
             if "amount" in given and "rate" in given:
                 amount = _r2(_num(line["amount"]))
@@ -602,16 +697,17 @@ class Rules:
         data["total"] = _r2(subtotal + discount_total)
 
     def _due_date(self, data: dict[str, Any], old: dict[str, Any] | None) -> None:
-        if data.get("dueDate") and (old is None or old.get("dueDate") == data.get("dueDate")) and old is not None:
-            if old.get("terms") == data.get("terms") and old.get("tranDate") == data.get("tranDate"):
-                return
-        if data.get("dueDate") and (old is None or data.get("dueDate") != (old or {}).get("dueDate")):
+        unchanged_basis = old is not None and all(old.get(k) == data.get(k) for k in ("terms", "tranDate"))
+        explicit = old is None or data.get("dueDate") != old.get("dueDate")
+        if data.get("dueDate") and (explicit or unchanged_basis):
             return
         term = self._load("term", data.get("terms")) if data.get("terms") else None
         days = int(_num((term or {}).get("daysUntilNetDue"), 0.0))
         data["dueDate"] = (date.fromisoformat(data["tranDate"]) + timedelta(days=days)).isoformat()
 
-    def _sales_common(self, rtype: str, rid: int, data: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
+    def _sales_common(
+        self, rtype: str, rid: int, data: dict[str, Any], old: dict[str, Any] | None
+    ) -> dict[str, Any]:
         customer = self._transaction_header(rtype, rid, data, old, "entity")
         if not data.get("terms") and customer.get("terms") and old is None:
             data["terms"] = customer["terms"]
@@ -644,7 +740,8 @@ class Rules:
         open_lines = [ln for ln in lines if not ln.get("isClosed")]
         billed_any = any(_num(ln.get("quantityBilled")) > 0 for ln in open_lines)
         all_billed = bool(open_lines) and all(
-            _num(ln.get("quantityBilled")) >= _num(ln.get("quantity")) - 1e-9 for ln in open_lines)
+            _num(ln.get("quantityBilled")) >= _num(ln.get("quantity")) - 1e-9 for ln in open_lines
+        )
         if all_billed:
             return "G"
         has_inventory = any(ln.get("itemType") == "InvtPart" for ln in open_lines)
@@ -671,8 +768,9 @@ class Rules:
         self._price_lines("opportunity", data, customer)
         if not data.get("entityStatus"):
             cust_stage = self._stage_of(customer.get("entityStatus"))
-            data["entityStatus"] = customer.get("entityStatus") if cust_stage == "PROSPECT" else str(
-                DEFAULT_PROSPECT_STATUS)
+            data["entityStatus"] = (
+                customer.get("entityStatus") if cust_stage == "PROSPECT" else str(DEFAULT_PROSPECT_STATUS)
+            )
         if not data.get("status"):
             data["status"] = "A"
         if data.get("probability") is None:
@@ -681,7 +779,9 @@ class Rules:
                 data["probability"] = float(status["probability"])
         if data.get("probability") is not None and not 0 <= _num(data["probability"]) <= 100:
             raise invalid_content(data["probability"], "probability", "probability")
-        if data.get("projectedTotal") is None or (old is not None and old.get("projectedTotal") == old.get("total")):
+        if data.get("projectedTotal") is None or (
+            old is not None and old.get("projectedTotal") == old.get("total")
+        ):
             data["projectedTotal"] = data["total"]
         data.setdefault("rangeLow", data["projectedTotal"])
         data.setdefault("rangeHigh", data["projectedTotal"])
@@ -717,8 +817,10 @@ class Rules:
 
     def _auto_apply(self, rid: int, customer_id: str, amount: float) -> list[dict[str, Any]]:
         rows = self.store.query(
-            "SELECT id FROM sq_transaction WHERE entity = ? AND type = 'CustInvc' AND foreignamountunpaid > 0 "
-            "ORDER BY trandate, id", (int(customer_id),))
+            "SELECT id FROM sq_transaction WHERE entity = ? AND type = 'CustInvc' "
+            "AND foreignamountunpaid > 0 ORDER BY trandate, id",
+            (int(customer_id),),
+        )
         lines = []
         left = amount
         for (inv_id,) in rows:
@@ -728,7 +830,14 @@ class Rules:
             if due <= CENT:
                 continue
             take = min(due, left)
-            lines.append({"doc": str(inv_id), "apply": True, "amount": _r2(take), "__given": ["amount", "apply", "doc"]})
+            lines.append(
+                {
+                    "doc": str(inv_id),
+                    "apply": True,
+                    "amount": _r2(take),
+                    "__given": ["amount", "apply", "doc"],
+                }
+            )
             left -= take
         return lines
 
@@ -738,23 +847,35 @@ class Rules:
             return 0.0
         return _r2(_num(inv.get("total")) - self.store.applied_to(inv_id, excluding=source_id))
 
-    def _apply_lines(self, rtype: str, rid: int, data: dict[str, Any], customer_id: str, available: float) -> float:
+    def _apply_lines(
+        self, rtype: str, rid: int, data: dict[str, Any], customer_id: str, available: float
+    ) -> float:
         total = 0.0
         lines = data.get("apply") or []
         for n, line in enumerate(lines):
             path = line.get("__path") or f"apply.items[{n}]"
             inv = self._load("invoice", line.get("doc"))
             if inv is None:
-                raise NetSuiteError(400, "INVALID_KEY_OR_REF", f"Invalid doc reference key {line.get('doc')}.",
-                                    path=f"{path}.doc")
+                raise NetSuiteError(
+                    400,
+                    "INVALID_KEY_OR_REF",
+                    f"Invalid doc reference key {line.get('doc')}.",
+                    path=f"{path}.doc",
+                )
             if str(inv.get("entity")) != customer_id:
-                raise NetSuiteError(400, "INVALID_KEY_OR_REF",
-                                    f"Invalid doc reference key {line.get('doc')} for customer {customer_id}.",
-                                    path=f"{path}.doc")
+                raise NetSuiteError(
+                    400,
+                    "INVALID_KEY_OR_REF",
+                    f"Invalid doc reference key {line.get('doc')} for customer {customer_id}.",
+                    path=f"{path}.doc",
+                )
             if str(inv.get("currency")) != str(data.get("currency")):
-                raise NetSuiteError(400, "INVALID_KEY_OR_REF",
-                                    f"Invalid doc reference key {line.get('doc')} for currency "
-                                    f"{data.get('currency')}.", path=f"{path}.doc")
+                raise NetSuiteError(
+                    400,
+                    "INVALID_KEY_OR_REF",
+                    f"Invalid doc reference key {line.get('doc')} for currency {data.get('currency')}.",
+                    path=f"{path}.doc",
+                )
             due = self._invoice_due(int(line["doc"]), rid)
             if line.get("apply") is None:
                 line["apply"] = True
@@ -765,8 +886,11 @@ class Rules:
                 if amount < 0:
                     raise invalid_content(amount, "amount", f"{path}.amount")
                 if amount > due + CENT:
-                    raise user_error(f"The amount applied to {TRANSACTION_LABELS['invoice']} #{inv.get('tranId')} "
-                                     f"({amount:.2f}) exceeds the amount due ({due:.2f}).", f"{path}.amount")
+                    raise user_error(
+                        f"The amount applied to {TRANSACTION_LABELS['invoice']} #{inv.get('tranId')} "
+                        f"({amount:.2f}) exceeds the amount due ({due:.2f}).",
+                        f"{path}.amount",
+                    )
                 total += amount
             else:
                 line["amount"] = 0.0
@@ -779,8 +903,11 @@ class Rules:
             line["currency"] = (cur or {}).get("name")
             line["line"] = 0
         if total > available + CENT:
-            raise user_error(f"The total amount applied ({total:.2f}) cannot exceed the amount available "
-                             f"({available:.2f}).", "apply")
+            raise user_error(
+                f"The total amount applied ({total:.2f}) cannot exceed the amount available "
+                f"({available:.2f}).",
+                "apply",
+            )
         return total
 
     # side effects -----------------------------------------------------------------------------
@@ -795,7 +922,9 @@ class Rules:
         stage = self._stage_of(customer.get("entityStatus")) or "CUSTOMER"
         if STAGE_RANK[stage] >= STAGE_RANK[to_stage]:
             return
-        customer["entityStatus"] = str(DEFAULT_CUSTOMER_STATUS if to_stage == "CUSTOMER" else DEFAULT_PROSPECT_STATUS)
+        customer["entityStatus"] = str(
+            DEFAULT_CUSTOMER_STATUS if to_stage == "CUSTOMER" else DEFAULT_PROSPECT_STATUS
+        )
         customer["searchStage"] = STAGE_LABEL[to_stage]
         if to_stage == "CUSTOMER":
             customer["_dateClosed"] = self.svc.today().isoformat()
@@ -822,9 +951,14 @@ class Rules:
     def _after_customerPayment(self, rid: int, data: dict[str, Any], old: dict[str, Any] | None) -> None:
         self._after_application(rid, data, old, "customer")
 
-    def _after_application(self, rid: int, data: dict[str, Any], old: dict[str, Any] | None, entity_field: str) -> None:
-        links = [(int(ln["doc"]), _num(ln.get("amount"))) for ln in data.get("apply") or []
-                 if ln.get("apply") and _num(ln.get("amount")) > 0]
+    def _after_application(
+        self, rid: int, data: dict[str, Any], old: dict[str, Any] | None, entity_field: str
+    ) -> None:
+        links = [
+            (int(ln["doc"]), _num(ln.get("amount")))
+            for ln in data.get("apply") or []
+            if ln.get("apply") and _num(ln.get("amount")) > 0
+        ]
         self.store.set_apply_links(rid, links)
         docs = {doc for doc, _ in links} | {int(ln["doc"]) for ln in (old or {}).get("apply") or []}
         for doc in sorted(docs):
@@ -844,7 +978,11 @@ class Rules:
         paid = _r2(self.store.applied_to(inv_id))
         remaining = _r2(_num(inv.get("total")) - paid)
         status = "B" if remaining <= CENT else "A"
-        if (inv.get("amountPaid"), inv.get("amountRemaining"), inv.get("status")) == (paid, remaining, status):
+        if (inv.get("amountPaid"), inv.get("amountRemaining"), inv.get("status")) == (
+            paid,
+            remaining,
+            status,
+        ):
             return
         inv["amountPaid"], inv["amountRemaining"], inv["status"] = paid, remaining, status
         if status == "B":
@@ -861,7 +999,10 @@ class Rules:
             return
         billed: dict[str, float] = {}
         rows = self.store.query(
-            "SELECT DISTINCT transaction FROM sq_transactionline WHERE createdfrom = ? AND mainline = 'T'", (so_id,))
+            'SELECT DISTINCT "transaction" FROM sq_transactionline '
+            "WHERE createdfrom = ? AND mainline = 'T'",
+            (so_id,),
+        )
         for (inv_id,) in rows:
             inv = self._load("invoice", inv_id)
             for line in (inv or {}).get("item") or []:
@@ -930,15 +1071,26 @@ class Rules:
             elif rtype == "salesOrder":
                 order_dates.append(str(tx.get("tranDate")))
                 if tx.get("status") in {"B", "D", "E", "F"}:
-                    rest = sum((_num(ln.get("quantity")) - _num(ln.get("quantityBilled"))) * _num(ln.get("rate"))
-                               for ln in tx.get("item") or []
-                               if not ln.get("isClosed") and ln.get("itemType") != "Discount")
+                    rest = sum(
+                        (_num(ln.get("quantity")) - _num(ln.get("quantityBilled"))) * _num(ln.get("rate"))
+                        for ln in tx.get("item") or []
+                        if not ln.get("isClosed") and ln.get("itemType") != "Discount"
+                    )
                     unbilled += conv(rest, tx.get("currency"))
-        new = {
-            "balance": _r2(balance), "overdueBalance": _r2(overdue), "unbilledOrders": _r2(unbilled),
-            "consolBalance": _r2(balance), "consolOverdueBalance": _r2(overdue), "consolUnbilledOrders": _r2(unbilled),
-            "daysOverdue": days_overdue, "consolDaysOverdue": days_overdue, "depositBalance": 0.0,
-            "aging": _r2(aging[0]), "aging1": _r2(aging[1]), "aging2": _r2(aging[2]), "aging3": _r2(aging[3]),
+        new: dict[str, Any] = {
+            "balance": _r2(balance),
+            "overdueBalance": _r2(overdue),
+            "unbilledOrders": _r2(unbilled),
+            "consolBalance": _r2(balance),
+            "consolOverdueBalance": _r2(overdue),
+            "consolUnbilledOrders": _r2(unbilled),
+            "daysOverdue": days_overdue,
+            "consolDaysOverdue": days_overdue,
+            "depositBalance": 0.0,
+            "aging": _r2(aging[0]),
+            "aging1": _r2(aging[1]),
+            "aging2": _r2(aging[2]),
+            "aging3": _r2(aging[3]),
             "aging4": _r2(aging[4]),
         }
         for key, values in (("firstSaleDate", sale_dates), ("firstOrderDate", order_dates)):
@@ -959,13 +1111,16 @@ class Rules:
     def refresh_aging(self) -> None:
         """Recompute date-dependent values after the date changed."""
         rows = self.store.query(
-            "SELECT DISTINCT entity FROM sq_transaction WHERE (type = 'CustInvc' AND foreignamountunpaid > 0) "
-            "OR (type = 'SalesOrd' AND status IN ('B','D','E','F'))")
+            "SELECT DISTINCT entity FROM sq_transaction "
+            "WHERE (type = 'CustInvc' AND foreignamountunpaid > 0) "
+            "OR (type = 'SalesOrd' AND status IN ('B','D','E','F'))"
+        )
         for (cid,) in rows:
             self.recompute_customer(cid)
         rows = self.store.query(
             "SELECT id, type FROM sq_transaction WHERE daysopen IS NOT NULL OR daysoverduesearch IS NOT NULL "
-            "OR (type = 'CustInvc' AND foreignamountunpaid > 0)")
+            "OR (type = 'CustInvc' AND foreignamountunpaid > 0)"
+        )
         for tid, code in rows:
             rtype = _TYPE_BY_CODE.get(code)
             tx = self._load(rtype, tid) if rtype else None
@@ -982,8 +1137,10 @@ class Rules:
         """
         checks: list[tuple[str, tuple[Any, ...]]] = []
         if rtype == "customer":
-            checks = [("SELECT 1 FROM sq_transaction WHERE entity = ? LIMIT 1", (rid,)),
-                      ("SELECT 1 FROM sq_customer WHERE parent = ? LIMIT 1", (rid,))]
+            checks = [
+                ("SELECT 1 FROM sq_transaction WHERE entity = ? LIMIT 1", (rid,)),
+                ("SELECT 1 FROM sq_customer WHERE parent = ? LIMIT 1", (rid,)),
+            ]
         elif rtype in ITEM_TYPES:
             checks = [("SELECT 1 FROM sq_transactionline WHERE item = ? LIMIT 1", (rid,))]
         elif rtype in {"invoice", "salesOrder", "opportunity"}:
@@ -993,15 +1150,21 @@ class Rules:
         elif rtype == "employee":
             checks = [("SELECT 1 FROM sq_customer WHERE salesrep = ? LIMIT 1", (rid,))]
         elif rtype == "term":
-            checks = [("SELECT 1 FROM sq_customer WHERE terms = ? LIMIT 1", (rid,)),
-                      ("SELECT 1 FROM sq_transaction WHERE terms = ? LIMIT 1", (rid,))]
+            checks = [
+                ("SELECT 1 FROM sq_customer WHERE terms = ? LIMIT 1", (rid,)),
+                ("SELECT 1 FROM sq_transaction WHERE terms = ? LIMIT 1", (rid,)),
+            ]
         elif rtype == "currency":
-            checks = [("SELECT 1 FROM sq_customer WHERE currency = ? LIMIT 1", (rid,)),
-                      ("SELECT 1 FROM sq_transaction WHERE currency = ? LIMIT 1", (rid,)),
-                      ("SELECT 1 FROM sq_subsidiary WHERE currency = ? LIMIT 1", (rid,))]
+            checks = [
+                ("SELECT 1 FROM sq_customer WHERE currency = ? LIMIT 1", (rid,)),
+                ("SELECT 1 FROM sq_transaction WHERE currency = ? LIMIT 1", (rid,)),
+                ("SELECT 1 FROM sq_subsidiary WHERE currency = ? LIMIT 1", (rid,)),
+            ]
         elif rtype == "subsidiary":
-            checks = [("SELECT 1 FROM sq_customersubsidiaryrelationship WHERE subsidiary = ? LIMIT 1", (rid,)),
-                      ("SELECT 1 FROM sq_subsidiary WHERE parent = ? LIMIT 1", (rid,))]
+            checks = [
+                ("SELECT 1 FROM sq_customersubsidiaryrelationship WHERE subsidiary = ? LIMIT 1", (rid,)),
+                ("SELECT 1 FROM sq_subsidiary WHERE parent = ? LIMIT 1", (rid,)),
+            ]
         elif rtype == "priceLevel":
             checks = [("SELECT 1 FROM sq_customer WHERE pricelevel = ? LIMIT 1", (rid,))]
         elif rtype == "customerStatus":
@@ -1018,26 +1181,37 @@ class Rules:
             self.recompute_customer(data.get("customer") or data.get("entity"))
         elif rtype in {"invoice", "salesOrder"}:
             self.recompute_customer(data.get("entity"))
-            if rtype == "invoice" and data.get("createdFrom") and self._load("salesOrder", data["createdFrom"]):
+            if (
+                rtype == "invoice"
+                and data.get("createdFrom")
+                and self._load("salesOrder", data["createdFrom"])
+            ):
                 self.recompute_order_billing(int(data["createdFrom"]))
         elif rtype == "priceLevel":
             self.svc.invalidate_price_levels()
 
     # transforms -------------------------------------------------------------------------------
 
-    def transform_init(self, from_type: str, src_id: int, src: dict[str, Any], to_type: str,
-                       body: Any) -> tuple[dict[str, Any], Any]:
+    def transform_init(
+        self, from_type: str, src_id: int, src: dict[str, Any], to_type: str, body: Any
+    ) -> tuple[dict[str, Any], Any]:
         """Starting values of the record a transform creates, and the body left to apply.
 
         Raises:
             NetSuiteError: unsupported transform or a source that cannot be transformed.
         """
         if (from_type, to_type) not in TRANSFORMS:
-            raise NetSuiteError(400, "INVALID_REQUEST",
-                                f"The transformation from '{from_type}' to '{to_type}' is not supported.")
+            raise NetSuiteError(
+                400,
+                "INVALID_REQUEST",
+                f"The transformation from '{from_type}' to '{to_type}' is not supported.",
+            )
         if not isinstance(body, dict):
-            raise NetSuiteError(400, "INVALID_CONTENT", "Error while accessing resource: The request body must be a "
-                                "JSON object.")
+            raise NetSuiteError(
+                400,
+                "INVALID_CONTENT",
+                "Error while accessing resource: The request body must be a JSON object.",
+            )
         if from_type == "customer":
             field = "customer" if to_type == "customerPayment" else "entity"
             return {field: str(src_id)}, body
@@ -1053,38 +1227,78 @@ class Rules:
             remaining = _num(src.get("amountRemaining"))
             if remaining <= CENT:
                 raise user_error("This invoice has been paid in full.")
-            init = {"customer": src.get("entity"), "currency": src.get("currency"),
-                    "subsidiary": src.get("subsidiary"), "payment": remaining,
-                    "apply": [{"doc": str(src_id), "apply": True, "amount": remaining}], "createdFrom": str(src_id)}
+            init = {
+                "customer": src.get("entity"),
+                "currency": src.get("currency"),
+                "subsidiary": src.get("subsidiary"),
+                "payment": remaining,
+                "apply": [{"doc": str(src_id), "apply": True, "amount": remaining}],
+                "createdFrom": str(src_id),
+            }
             return init, body
         if from_type == "invoice" and to_type == "creditMemo":
             init = self._copy_sales(src, src_id)
             remaining = _num(src.get("amountRemaining"))
-            init["apply"] = ([{"doc": str(src_id), "apply": True, "amount": min(remaining, _num(src.get("total")))}]
-                             if remaining > CENT else [])
+            init["apply"] = (
+                [{"doc": str(src_id), "apply": True, "amount": min(remaining, _num(src.get("total")))}]
+                if remaining > CENT
+                else []
+            )
             return init, body
-        raise NetSuiteError(400, "INVALID_REQUEST",
-                            f"The transformation from '{from_type}' to '{to_type}' is not supported.")
+        raise NetSuiteError(
+            400, "INVALID_REQUEST", f"The transformation from '{from_type}' to '{to_type}' is not supported."
+        )
 
     def _copy_sales(self, src: dict[str, Any], src_id: int) -> dict[str, Any]:
-        keep = ("entity", "currency", "subsidiary", "terms", "salesRep", "memo", "otherRefNum", "discountItem",
-                "discountRate", "billingAddress", "shippingAddress", "location", "department", "class")
+        keep = (
+            "entity",
+            "currency",
+            "subsidiary",
+            "terms",
+            "salesRep",
+            "memo",
+            "otherRefNum",
+            "discountItem",
+            "discountRate",
+            "billingAddress",
+            "shippingAddress",
+            "location",
+            "department",
+            "class",
+        )
         init = {k: copy.deepcopy(src[k]) for k in keep if src.get(k) is not None}
         for key, value in src.items():
             if key.startswith("custbody_"):
                 init[key] = value
         lines = []
         for line in src.get("item") or []:
-            new = {k: copy.deepcopy(v) for k, v in line.items()
-                   if k in {"item", "quantity", "rate", "price", "amount", "description", "isTaxable", "location",
-                            "department", "class"} or k.startswith("custcol_")}
+            new = {
+                k: copy.deepcopy(v)
+                for k, v in line.items()
+                if k
+                in {
+                    "item",
+                    "quantity",
+                    "rate",
+                    "price",
+                    "amount",
+                    "description",
+                    "isTaxable",
+                    "location",
+                    "department",
+                    "class",
+                }
+                or k.startswith("custcol_")
+            }
             new["__given"] = ["amount", "rate", "price"] if line.get("itemType") != "Discount" else ["rate"]
             lines.append(new)
         init["item"] = lines
         init["createdFrom"] = str(src_id)
         return init
 
-    def _order_to_invoice(self, src_id: int, src: dict[str, Any], body: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    def _order_to_invoice(
+        self, src_id: int, src: dict[str, Any], body: dict[str, Any]
+    ) -> tuple[dict[str, Any], Any]:
         if src.get("orderStatus") == "A" or src.get("status") == "A":
             raise user_error("You can not bill a sales order that is pending approval.")
         if src.get("status") in {"G", "H", "C"}:
@@ -1095,16 +1309,24 @@ class Rules:
             if line.get("isClosed"):
                 continue
             if line.get("itemType") == "Discount":
-                new = {"item": line.get("item"), "rate": line.get("rate"), "orderLine": line.get("line"),
-                       "__given": ["rate"]}
+                new = {
+                    "item": line.get("item"),
+                    "rate": line.get("rate"),
+                    "orderLine": line.get("line"),
+                    "__given": ["rate"],
+                }
                 lines.append(new)
                 continue
             rest = _num(line.get("quantity")) - _num(line.get("quantityBilled"))
             if rest <= 1e-9:
                 continue
-            new = {k: copy.deepcopy(v) for k, v in line.items()
-                   if k in {"item", "rate", "price", "description", "isTaxable", "location", "department", "class"}
-                   or k.startswith("custcol_")}
+            new = {
+                k: copy.deepcopy(v)
+                for k, v in line.items()
+                if k
+                in {"item", "rate", "price", "description", "isTaxable", "location", "department", "class"}
+                or k.startswith("custcol_")
+            }
             new["quantity"] = rest
             new["orderLine"] = line.get("line")
             new["__given"] = ["rate", "price", "quantity"]
@@ -1133,15 +1355,22 @@ class Rules:
                     if qty_num < 0:
                         raise invalid_content(qty, "quantity", f"item.items[{n}].quantity")
                     if qty_num > _num(target.get("quantity")) + 1e-9:
-                        raise user_error(f"You cannot bill more than the remaining quantity "
-                                         f"({_num(target.get('quantity')):g}) of line {order_line}.",
-                                         f"item.items[{n}].quantity")
+                        raise user_error(
+                            f"You cannot bill more than the remaining quantity "
+                            f"({_num(target.get('quantity')):g}) of line {order_line}.",
+                            f"item.items[{n}].quantity",
+                        )
                     target["quantity"] = qty_num
                 for k, v in req.items():
                     if k.lower() not in {"orderline", "quantity"}:
                         target[k] = v
-            lines = [ln for ln in lines if ln.get("itemType") == "Discount" or ln.get("quantity") is None
-                     or _num(ln.get("quantity")) > 1e-9]
+            lines = [
+                ln
+                for ln in lines
+                if ln.get("itemType") == "Discount"
+                or ln.get("quantity") is None
+                or _num(ln.get("quantity")) > 1e-9
+            ]
             if extra:
                 body["item"] = {"items": extra}
         if not [ln for ln in lines if ln.get("quantity") is None or _num(ln.get("quantity")) > 0]:
@@ -1163,9 +1392,25 @@ class Rules:
 
 
 _TYPE_BY_CODE = {code: rtype for rtype, code in TRANSACTION_CODES.items()}
-_DERIVED_CUSTOMER = ("balance", "overdueBalance", "depositBalance", "unbilledOrders", "consolBalance",
-                     "consolOverdueBalance", "consolUnbilledOrders", "daysOverdue", "consolDaysOverdue", "aging",
-                     "aging1", "aging2", "aging3", "aging4", "firstSaleDate", "lastSaleDate", "firstOrderDate",
-                     "lastOrderDate")
+_DERIVED_CUSTOMER = (
+    "balance",
+    "overdueBalance",
+    "depositBalance",
+    "unbilledOrders",
+    "consolBalance",
+    "consolOverdueBalance",
+    "consolUnbilledOrders",
+    "daysOverdue",
+    "consolDaysOverdue",
+    "aging",
+    "aging1",
+    "aging2",
+    "aging3",
+    "aging4",
+    "firstSaleDate",
+    "lastSaleDate",
+    "firstOrderDate",
+    "lastOrderDate",
+)
 _REQUIRED_LIST_FIELDS: dict[str, tuple[str, ...]] = {}
 _ = FAMILIES

@@ -23,8 +23,14 @@ from typing import Any
 
 from ledgerbridge_sandbox.netsuite.tables import OWNED_TABLES, TRANSACTION_STATUS_ROWS, Projector, Table
 
-_TYPE_SQL = {"int": "INTEGER", "float": "REAL", "text": "TEXT", "bool": "TEXT", "date": "REAL",
-             "datetime": "REAL"}
+_TYPE_SQL = {
+    "int": "INTEGER",
+    "float": "REAL",
+    "text": "TEXT",
+    "bool": "TEXT",
+    "date": "REAL",
+    "datetime": "REAL",
+}
 _INDEXED = {
     "customer": ("lastmodifieddate", "entityid", "email", "externalid"),
     "contact": ("company", "lastmodifieddate", "email"),
@@ -35,6 +41,12 @@ _INDEXED = {
     "customersubsidiaryrelationship": ("entity",),
     "deletedrecord": ("deleteddate",),
 }
+
+
+_INSERT_RECORD = (
+    "INSERT OR REPLACE INTO records (family, id, type, external_id, ref_name, last_modified, data) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 @dataclass(frozen=True)
@@ -75,15 +87,10 @@ class Store:
         c.execute("""CREATE TABLE IF NOT EXISTS records (
             family TEXT NOT NULL, id INTEGER NOT NULL, type TEXT NOT NULL, external_id TEXT,
             ref_name TEXT, last_modified TEXT, data TEXT NOT NULL, PRIMARY KEY (family, id))""")
-        c.execute("CREATE UNIQUE INDEX IF NOT EXISTS records_eid ON records(type, external_id)")
-        c.execute("CREATE INDEX IF NOT EXISTS records_type ON records(type, id)")
-        c.execute("CREATE INDEX IF NOT EXISTS records_lm ON records(type, last_modified)")
         c.execute("CREATE TABLE IF NOT EXISTS sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
         c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         c.execute("""CREATE TABLE IF NOT EXISTS apply_links (
             source_id INTEGER NOT NULL, doc_id INTEGER NOT NULL, amount REAL NOT NULL)""")
-        c.execute("CREATE INDEX IF NOT EXISTS apply_doc ON apply_links(doc_id)")
-        c.execute("CREATE INDEX IF NOT EXISTS apply_src ON apply_links(source_id)")
         for table in self.tables.values():
             cols = ", ".join(f'"{col.name}" {_TYPE_SQL[col.type]}' for col in table.columns.values())
             c.execute(f"CREATE TABLE IF NOT EXISTS {table.sql_name} (_owner INTEGER, {cols})")
@@ -91,18 +98,46 @@ class Store:
             for col in table.columns.values():
                 if col.name not in existing:
                     c.execute(f'ALTER TABLE {table.sql_name} ADD COLUMN "{col.name}" {_TYPE_SQL[col.type]}')
-            c.execute(f"CREATE INDEX IF NOT EXISTS {table.sql_name}_owner ON {table.sql_name}(_owner)")
-            first = next(iter(table.columns))
-            c.execute(f'CREATE INDEX IF NOT EXISTS {table.sql_name}_{first} ON {table.sql_name}("{first}")')
-            for col_name in _INDEXED.get(table.name, ()):
-                c.execute(f'CREATE INDEX IF NOT EXISTS {table.sql_name}_{col_name} '
-                          f'ON {table.sql_name}("{col_name}")')
+        self.create_indexes()
         if "transactionstatus" in self.tables:
             c.execute("DELETE FROM sq_transactionstatus")
             c.executemany(
-                "INSERT INTO sq_transactionstatus (_owner, id, trantype, name, fullname) VALUES (0, ?, ?, ?, ?)",
-                [(letter, code, label, f"{code}:{letter}") for letter, code, label in TRANSACTION_STATUS_ROWS],
+                "INSERT INTO sq_transactionstatus (_owner, id, trantype, name, fullname) "
+                "VALUES (0, ?, ?, ?, ?)",
+                [
+                    (letter, code, label, f"{code}:{letter}")
+                    for letter, code, label in TRANSACTION_STATUS_ROWS
+                ],
             )
+
+    def _index_statements(self) -> list[tuple[str, str]]:
+        out = [
+            ("records_eid", "CREATE UNIQUE INDEX IF NOT EXISTS records_eid ON records(type, external_id)"),
+            ("records_type", "CREATE INDEX IF NOT EXISTS records_type ON records(type, id)"),
+            ("records_lm", "CREATE INDEX IF NOT EXISTS records_lm ON records(type, last_modified)"),
+            ("apply_doc", "CREATE INDEX IF NOT EXISTS apply_doc ON apply_links(doc_id)"),
+            ("apply_src", "CREATE INDEX IF NOT EXISTS apply_src ON apply_links(source_id)"),
+        ]
+        for table in self.tables.values():
+            t = table.sql_name
+            out.append((f"{t}_owner", f"CREATE INDEX IF NOT EXISTS {t}_owner ON {t}(_owner)"))
+            for col_name in dict.fromkeys([next(iter(table.columns)), *_INDEXED.get(table.name, ())]):
+                out.append(
+                    (f"{t}_{col_name}", f'CREATE INDEX IF NOT EXISTS {t}_{col_name} ON {t}("{col_name}")')
+                )
+        return out
+
+    def create_indexes(self) -> None:
+        """Create every index (after a bulk load)."""
+        with self.lock:
+            for _, sql in self._index_statements():
+                self.conn.execute(sql)
+
+    def drop_indexes(self) -> None:
+        """Drop the indexes (before a bulk load into an empty account, which is faster without them)."""
+        with self.lock:
+            for name, _ in self._index_statements():
+                self.conn.execute(f"DROP INDEX IF EXISTS {name}")
 
     def wipe(self) -> None:
         """Delete every record, sequence and SuiteQL row (reset to an empty account)."""
@@ -157,7 +192,9 @@ class Store:
         with self.lock:
             row = self.conn.execute("SELECT value FROM sequences WHERE name = ?", (name,)).fetchone()
             if row is None or int(row[0]) < at_least:
-                self.conn.execute("INSERT OR REPLACE INTO sequences (name, value) VALUES (?, ?)", (name, at_least))
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO sequences (name, value) VALUES (?, ?)", (name, at_least)
+                )
 
     def get_meta(self, key: str) -> str | None:
         """Read a metadata value."""
@@ -200,25 +237,36 @@ class Store:
     def list_ids(self, rtype: str, limit: int, offset: int) -> tuple[list[int], int]:
         """A page of ids of a record type in id order, and the total count."""
         with self.lock:
-            total = int(self.conn.execute("SELECT COUNT(*) FROM records WHERE type = ?", (rtype,)).fetchone()[0])
-            ids = [int(r[0]) for r in self.conn.execute(
-                "SELECT id FROM records WHERE type = ? ORDER BY id LIMIT ? OFFSET ?", (rtype, limit, offset))]
+            total = int(
+                self.conn.execute("SELECT COUNT(*) FROM records WHERE type = ?", (rtype,)).fetchone()[0]
+            )
+            ids = [
+                int(r[0])
+                for r in self.conn.execute(
+                    "SELECT id FROM records WHERE type = ? ORDER BY id LIMIT ? OFFSET ?",
+                    (rtype, limit, offset),
+                )
+            ]
         return ids, total
 
     def iter_type(self, rtype: str) -> list[StoredRecord]:
         """Every record of a type, in id order."""
         with self.lock:
             rows = self.conn.execute(
-                "SELECT id, data, ref_name FROM records WHERE type = ? ORDER BY id", (rtype,)).fetchall()
+                "SELECT id, data, ref_name FROM records WHERE type = ? ORDER BY id", (rtype,)
+            ).fetchall()
         return [StoredRecord(rtype, int(r[0]), json.loads(r[1]), r[2] or "") for r in rows]
 
     def count(self, rtype: str) -> int:
         """Number of records of a type."""
         with self.lock:
-            return int(self.conn.execute("SELECT COUNT(*) FROM records WHERE type = ?", (rtype,)).fetchone()[0])
+            return int(
+                self.conn.execute("SELECT COUNT(*) FROM records WHERE type = ?", (rtype,)).fetchone()[0]
+            )
 
-    def put(self, family: str, rtype: str, rid: int, data: Mapping[str, Any], ref_name: str,
-            projector: Projector) -> None:
+    def put(
+        self, family: str, rtype: str, rid: int, data: Mapping[str, Any], ref_name: str, projector: Projector
+    ) -> None:
         """Insert or replace a record and its SuiteQL rows.
 
         Args:
@@ -233,8 +281,7 @@ class Store:
         rows = projector.project(rtype, rid, data)
         with self.lock, self.transaction():
             self.conn.execute(
-                "INSERT OR REPLACE INTO records (family, id, type, external_id, ref_name, last_modified, data) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                _INSERT_RECORD,
                 (family, rid, rtype, data.get("externalId"), ref_name, data.get("lastModifiedDate"), blob),
             )
             self._replace_rows(rtype, rid, rows)
@@ -244,16 +291,26 @@ class Store:
         by_table: dict[str, list[dict[str, Any]]] = {}
         record_rows = []
         for family, rtype, rid, data, ref_name in items:
-            record_rows.append((family, rid, rtype, data.get("externalId"), ref_name, data.get("lastModifiedDate"),
-                                json.dumps(data, separators=(",", ":"))))
+            record_rows.append(
+                (
+                    family,
+                    rid,
+                    rtype,
+                    data.get("externalId"),
+                    ref_name,
+                    data.get("lastModifiedDate"),
+                    json.dumps(data, separators=(",", ":")),
+                )
+            )
             for table, rows in projector.project(rtype, rid, data).items():
                 for row in rows:
                     row["_owner"] = rid
                 by_table.setdefault(table, []).extend(rows)
         with self.lock, self.transaction():
             self.conn.executemany(
-                "INSERT OR REPLACE INTO records (family, id, type, external_id, ref_name, last_modified, data) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)", record_rows)
+                _INSERT_RECORD,
+                record_rows,
+            )
             for table, rows in by_table.items():
                 self._insert_rows(table, rows)
 
@@ -274,10 +331,15 @@ class Store:
         if not rows:
             return
         known = self.tables[table].columns
-        cols = ["_owner", *[c for c in known if any(c in r for r in rows)]]
-        sql = (f"INSERT INTO sq_{table} ({', '.join(repr_col(c) for c in cols)}) "
-               f"VALUES ({', '.join('?' for _ in cols)})")
-        self.conn.executemany(sql, [tuple(r.get(c) for c in cols) for r in rows])
+        present: set[str] = set()
+        for r in rows:
+            present.update(r)
+        cols = ["_owner", *[c for c in known if c in present]]
+        sql = (
+            f"INSERT INTO sq_{table} ({', '.join(repr_col(c) for c in cols)}) "
+            f"VALUES ({', '.join('?' for _ in cols)})"
+        )
+        self.conn.executemany(sql, [tuple(map(r.get, cols)) for r in rows])
 
     def delete(self, family: str, rtype: str, rid: int) -> None:
         """Delete a record and its SuiteQL rows."""
@@ -298,24 +360,34 @@ class Store:
         """Replace the invoice applications of a payment or credit memo."""
         with self.lock, self.transaction():
             self.conn.execute("DELETE FROM apply_links WHERE source_id = ?", (source_id,))
-            self.conn.executemany("INSERT INTO apply_links (source_id, doc_id, amount) VALUES (?, ?, ?)",
-                                  [(source_id, doc, amt) for doc, amt in links])
+            self.conn.executemany(
+                "INSERT INTO apply_links (source_id, doc_id, amount) VALUES (?, ?, ?)",
+                [(source_id, doc, amt) for doc, amt in links],
+            )
 
     def applied_to(self, doc_id: int, *, excluding: int | None = None) -> float:
         """Total applied to an invoice by payments and credit memos (optionally minus one source)."""
         with self.lock:
             if excluding is None:
-                row = self.conn.execute("SELECT SUM(amount) FROM apply_links WHERE doc_id = ?", (doc_id,)).fetchone()
+                row = self.conn.execute(
+                    "SELECT SUM(amount) FROM apply_links WHERE doc_id = ?", (doc_id,)
+                ).fetchone()
             else:
-                row = self.conn.execute("SELECT SUM(amount) FROM apply_links WHERE doc_id = ? AND source_id != ?",
-                                        (doc_id, excluding)).fetchone()
+                row = self.conn.execute(
+                    "SELECT SUM(amount) FROM apply_links WHERE doc_id = ? AND source_id != ?",
+                    (doc_id, excluding),
+                ).fetchone()
         return float(row[0] or 0.0)
 
     def sources_applied_to(self, doc_id: int) -> list[int]:
         """Payments and credit memos applied to an invoice."""
         with self.lock:
-            return [int(r[0]) for r in self.conn.execute(
-                "SELECT DISTINCT source_id FROM apply_links WHERE doc_id = ?", (doc_id,))]
+            return [
+                int(r[0])
+                for r in self.conn.execute(
+                    "SELECT DISTINCT source_id FROM apply_links WHERE doc_id = ?", (doc_id,)
+                )
+            ]
 
     # queries ----------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""SuiteQL: parse a query with sqlglot (Oracle dialect), check it against the SuiteQL schema, and run it on SQLite.
+"""SuiteQL: parse with sqlglot (Oracle dialect), check against the SuiteQL schema, run on SQLite.
 
 Layer: query engine; imports ``tables``, ``store`` and ``errors``; sqlglot parses.
 
@@ -50,11 +50,19 @@ _SEARCH = "Search error occurred: "
 _SYNTAX = _SEARCH + "Invalid or unsupported search."
 
 _DISPLAY_SQL = {
-    "customer": ('"entityid"', "id"), "contact": ('"entityid"', "id"), "employee": ('"entityid"', "id"),
-    "transaction": ('"trandisplayname"', "id"), "item": ('"itemid"', "id"), "pricelevel": ('"name"', "id"),
-    "currency": ('"name"', "id"), "subsidiary": ('"fullname"', "id"), "term": ('"name"', "id"),
-    "entitystatus": ("\"stage\" || '-' || \"name\"", "id"), "entityaddress": ('"addrtext"', "nkey"),
+    "customer": ('"entityid"', "id"),
+    "contact": ('"entityid"', "id"),
+    "employee": ('"entityid"', "id"),
+    "transaction": ('"trandisplayname"', "id"),
+    "item": ('"itemid"', "id"),
+    "pricelevel": ('"name"', "id"),
+    "currency": ('"name"', "id"),
+    "subsidiary": ('"fullname"', "id"),
+    "term": ('"name"', "id"),
+    "entitystatus": ('"stage" || \'-\' || "name"', "id"),
+    "entityaddress": ('"addrtext"', "nkey"),
 }
+
 
 @dataclass
 class _Source:
@@ -92,8 +100,16 @@ class QueryResult:
 class SuiteQLEngine:
     """Runs SuiteQL over the sandbox's SQLite tables."""
 
-    def __init__(self, conn: sqlite3.Connection, tables: dict[str, Table], *, lock: Any,
-                 now: Callable[[], datetime], tz: Callable[[], tzinfo], date_format: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        tables: dict[str, Table],
+        *,
+        lock: Any,
+        now: Callable[[], datetime],
+        tz: Callable[[], tzinfo],
+        date_format: Callable[[], str],
+    ) -> None:
         """Bind the engine to a connection.
 
         Args:
@@ -175,7 +191,9 @@ class SuiteQLEngine:
         except (ParseError, TokenError):
             raise QueryError(_SYNTAX) from None
         statements = [s for s in statements if s is not None]
-        if len(statements) != 1 or not isinstance(statements[0], exp.Select | exp.Union | exp.Except | exp.Intersect):
+        if len(statements) != 1 or not isinstance(
+            statements[0], exp.Select | exp.Union | exp.Except | exp.Intersect
+        ):
             raise QueryError(_SYNTAX)
         tree = statements[0]
         if tree.find(exp.With) is not None:
@@ -186,7 +204,7 @@ class SuiteQLEngine:
 
     # translation ------------------------------------------------------------------------------
 
-    def _process(self, node: exp.Expression, parent: _Scope | None) -> tuple[list[str], list[str | None]]:
+    def _process(self, node: Any, parent: _Scope | None) -> tuple[list[str], list[str | None]]:
         if isinstance(node, exp.Union | exp.Except | exp.Intersect):
             left_names, left_types = self._process(node.left, parent)
             self._process(node.right, parent)
@@ -245,8 +263,10 @@ class SuiteQLEngine:
                 raise QueryError(_SEARCH + f"Record '{src.sql()}' was not found.")
             alias = (src.alias or name).lower()
             if name == "dual":
-                sub = exp.Subquery(this=sqlglot.parse_one("SELECT 'X' AS dummy", read="sqlite"),
-                                   alias=exp.TableAlias(this=exp.to_identifier(alias)))
+                sub = exp.Subquery(
+                    this=sqlglot.parse_one("SELECT 'X' AS dummy", read="sqlite"),
+                    alias=exp.TableAlias(this=exp.to_identifier(alias)),
+                )
                 src.replace(sub)
                 scope.sources[alias] = _Source("dual", {"dummy": Column("dummy", "text")})
                 scope.order.append(alias)
@@ -391,7 +411,9 @@ class SuiteQLEngine:
             return fn("ns_to_date", node.this, fmt, typ="datetime")
         if isinstance(node, exp.ToChar):
             is_date = _type_of(node.this) in {"date", "datetime"}
-            return fn("ns_to_char", node.this, node.args.get("format"), exp.Literal.number(1 if is_date else 0))
+            return fn(
+                "ns_to_char", node.this, node.args.get("format"), exp.Literal.number(1 if is_date else 0)
+            )
         if isinstance(node, exp.TimeToStr):
             return fn("ns_strftime", node.this, node.args.get("format"))
         if isinstance(node, exp.DateTrunc):
@@ -414,8 +436,12 @@ class SuiteQLEngine:
         if isinstance(node, exp.RegexpLike):
             return fn("ns_regexp_like", node.this, node.expression)
         if isinstance(node, exp.Pad):
-            return fn("ns_lpad" if node.args.get("is_left") else "ns_rpad", node.this, node.expression,
-                      node.args.get("fill_pattern"))
+            return fn(
+                "ns_lpad" if node.args.get("is_left") else "ns_rpad",
+                node.this,
+                node.expression,
+                node.args.get("fill_pattern"),
+            )
         if isinstance(node, exp.Initcap):
             return fn("ns_initcap", node.this)
         if isinstance(node, exp.DPipe | exp.Concat):
@@ -428,9 +454,15 @@ class SuiteQLEngine:
             return None
         if isinstance(node, exp.Add | exp.Sub):
             left, right = _type_of(node.this), _type_of(node.expression)
-            if isinstance(node, exp.Add) and (left in {"date", "datetime"}) != (right in {"date", "datetime"}):
+            if isinstance(node, exp.Add) and (left in {"date", "datetime"}) != (
+                right in {"date", "datetime"}
+            ):
                 node.meta["ns_type"] = "datetime"
-            if isinstance(node, exp.Sub) and left in {"date", "datetime"} and right not in {"date", "datetime"}:
+            if (
+                isinstance(node, exp.Sub)
+                and left in {"date", "datetime"}
+                and right not in {"date", "datetime"}
+            ):
                 node.meta["ns_type"] = "datetime"
             return None
         if isinstance(node, exp.Case):
@@ -444,7 +476,8 @@ class SuiteQLEngine:
                 node.meta["ns_type"] = "datetime"
             return None
         if isinstance(node, exp.Dot):
-            return self._builtin(node)
+            builtin: exp.Expression = self._builtin(node)
+            return builtin
         if isinstance(node, exp.EQ | exp.NEQ | exp.GT | exp.GTE | exp.LT | exp.LTE):
             self._coerce_date_literal(node, "this", "expression")
             return None
@@ -467,8 +500,12 @@ class SuiteQLEngine:
                     return fn("ns_trunc_date", args[0], args[1] if len(args) > 1 else None, typ="datetime")
                 return fn("ns_trunc_num", *(args[:2]))
             if name in {"TO_TIMESTAMP", "TO_DATE"}:
-                return fn("ns_to_date", args[0] if args else None, args[1] if len(args) > 1 else None,
-                          typ="datetime")
+                return fn(
+                    "ns_to_date",
+                    args[0] if args else None,
+                    args[1] if len(args) > 1 else None,
+                    typ="datetime",
+                )
             if name == "NVL":
                 return exp.Coalesce(this=args[0], expressions=args[1:])
             if name in {"INSTR", "SIGN", "CHR", "ASCII", "RTRIM", "LTRIM"}:
@@ -481,11 +518,14 @@ class SuiteQLEngine:
     def _coerce_date_literal(node: exp.Expression, left: str, right: str) -> None:
         for date_side, lit_side in ((left, right), (right, left)):
             other = node.args.get(lit_side)
-            if _type_of(node.args.get(date_side)) in {"date", "datetime"} and isinstance(other, exp.Literal) \
-                    and other.is_string:
+            if (
+                _type_of(node.args.get(date_side)) in {"date", "datetime"}
+                and isinstance(other, exp.Literal)
+                and other.is_string
+            ):
                 node.set(lit_side, exp.Anonymous(this="ns_to_date", expressions=[other, exp.Null()]))
 
-    def _builtin(self, node: exp.Dot) -> exp.Expression:
+    def _builtin(self, node: exp.Dot) -> Any:
         owner = node.this
         func = node.expression
         if not (isinstance(owner, exp.Identifier | exp.Column | exp.Var) and owner.name.upper() == "BUILTIN"):
@@ -497,10 +537,19 @@ class SuiteQLEngine:
         if name == "DF":
             return self._display(arg)
         if name == "CF":
-            if isinstance(arg, exp.Column) and arg.name == "status" and arg.meta.get("ns_source") == "transaction":
+            if (
+                isinstance(arg, exp.Column)
+                and arg.name == "status"
+                and arg.meta.get("ns_source") == "transaction"
+            ):
                 type_col = exp.column("type", table=arg.meta["ns_alias"])
-                return exp.Anonymous(this="ns_concat", expressions=[
-                    exp.Anonymous(this="ns_concat", expressions=[type_col, exp.Literal.string(":")]), arg])
+                return exp.Anonymous(
+                    this="ns_concat",
+                    expressions=[
+                        exp.Anonymous(this="ns_concat", expressions=[type_col, exp.Literal.string(":")]),
+                        arg,
+                    ],
+                )
             return arg
         if name in {"CONSOLIDATE", "CURRENCY_CONVERT"}:
             return arg
@@ -523,8 +572,9 @@ class SuiteQLEngine:
         if column.ref and column.ref in _DISPLAY_SQL and column.ref in self.tables:
             display, key = _DISPLAY_SQL[column.ref]
             table = self.tables[column.ref].sql_name
-            sub = sqlglot.parse_one(f'SELECT {display} FROM "{table}" AS "__df" WHERE "__df"."{key}" = 0 LIMIT 1',
-                                    read="sqlite")
+            sub = sqlglot.parse_one(
+                f'SELECT {display} FROM "{table}" AS "__df" WHERE "__df"."{key}" = 0 LIMIT 1', read="sqlite"
+            )
             where = sub.args["where"]
             where.this.set("expression", arg.copy())
             return exp.Subquery(this=sub)
@@ -778,18 +828,29 @@ def format_value(value: Any) -> str:
 
 def format_user_date(value: datetime, fmt: str) -> str:
     """Render a date in a user date format (``M/D/YYYY``, ``DD/MM/YYYY``, ``YYYY-MM-DD``, ...)."""
+
     def repl(m: re.Match[str]) -> str:
         token = m.group(0)
-        return {"YYYY": f"{value.year:04d}", "MM": f"{value.month:02d}", "M": str(value.month),
-                "DD": f"{value.day:02d}", "D": str(value.day)}[token]
+        return {
+            "YYYY": f"{value.year:04d}",
+            "MM": f"{value.month:02d}",
+            "M": str(value.month),
+            "DD": f"{value.day:02d}",
+            "D": str(value.day),
+        }[token]
 
     return re.sub(r"YYYY|MM|M|DD|D", repl, fmt)
 
 
 def parse_user_date(text: str, fmt: str) -> datetime | None:
     """Parse a date written in the user's date format, or None."""
-    parts = {"YYYY": r"(?P<y>\d{4})", "MM": r"(?P<m>\d{1,2})", "M": r"(?P<m>\d{1,2})",
-             "DD": r"(?P<d>\d{1,2})", "D": r"(?P<d>\d{1,2})"}
+    parts = {
+        "YYYY": r"(?P<y>\d{4})",
+        "MM": r"(?P<m>\d{1,2})",
+        "M": r"(?P<m>\d{1,2})",
+        "DD": r"(?P<d>\d{1,2})",
+        "D": r"(?P<d>\d{1,2})",
+    }
     pattern = re.sub(r"YYYY|MM|M|DD|D", lambda m: parts[m.group(0)], re.escape(fmt).replace("\\-", "-"))
     m = re.match(rf"^{pattern}$", text.strip())
     if m is None:
@@ -802,7 +863,8 @@ def parse_user_date(text: str, fmt: str) -> datetime | None:
 
 _ORACLE_TOKENS = re.compile(
     r'"[^"]*"|YYYY|YY|MONTH|Month|month|MON|Mon|mon|MM|DDD|DD|DY|Dy|dy|DAY|Day|day|D|HH24|HH12|HH|MI|SS|'
-    r"FF[1-9]?|AM|PM|A\.M\.|P\.M\.|am|pm|DS|TS|Q|WW|J|[^A-Za-z\"]+|[A-Za-z]")
+    r"FF[1-9]?|AM|PM|A\.M\.|P\.M\.|am|pm|DS|TS|Q|WW|J|[^A-Za-z\"]+|[A-Za-z]"
+)
 
 
 def oracle_format(value: datetime, fmt: str, user_fmt: str) -> str:
@@ -857,8 +919,10 @@ def oracle_format(value: datetime, fmt: str, user_fmt: str) -> str:
         elif token == "DS":
             out.append(format_user_date(value, user_fmt))
         elif token == "TS":
-            out.append(f"{(value.hour % 12) or 12}:{value.minute:02d}:{value.second:02d} "
-                       f"{'am' if value.hour < 12 else 'pm'}")
+            out.append(
+                f"{(value.hour % 12) or 12}:{value.minute:02d}:{value.second:02d} "
+                f"{'am' if value.hour < 12 else 'pm'}"
+            )
         elif token == "Q":
             out.append(str((value.month - 1) // 3 + 1))
         elif token == "WW":
@@ -906,7 +970,7 @@ def _trunc_date(value: Any, unit: Any) -> float | None:
 def _trunc_num(value: Any, places: Any) -> float | None:
     if value is None:
         return None
-    factor = 10 ** int(places or 0)
+    factor = 10.0 ** int(places or 0)
     return float(int(float(value) * factor)) / factor
 
 
@@ -940,8 +1004,16 @@ def _extract(part: str, value: Any) -> int | None:
     if value is None:
         return None
     moment = datetime_from_julian(float(value))
-    return int({"YEAR": moment.year, "MONTH": moment.month, "DAY": moment.day, "HOUR": moment.hour,
-                "MINUTE": moment.minute, "SECOND": moment.second}.get(part, 0))
+    return int(
+        {
+            "YEAR": moment.year,
+            "MONTH": moment.month,
+            "DAY": moment.day,
+            "HOUR": moment.hour,
+            "MINUTE": moment.minute,
+            "SECOND": moment.second,
+        }.get(part, 0)
+    )
 
 
 def _to_number(value: Any) -> float | None:
@@ -978,4 +1050,3 @@ def _initcap(value: Any) -> str | None:
     if value is None:
         return None
     return re.sub(r"[A-Za-z0-9]+", lambda m: m.group(0)[:1].upper() + m.group(0)[1:].lower(), str(value))
-

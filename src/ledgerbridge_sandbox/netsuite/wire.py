@@ -31,8 +31,13 @@ RefResolver = Callable[[str, str, str, str], str]
 RefNamer = Callable[[str, str], tuple[str, str] | None]
 """``(target type or family, id) -> (record type, refName)`` or None."""
 
-SUBLIST_ALIASES = {"addressbook": "addressBook", "item": "item", "apply": "apply", "price": "price",
-                   "currencylist": "currencyList"}
+SUBLIST_ALIASES = {
+    "addressbook": "addressBook",
+    "item": "item",
+    "apply": "apply",
+    "price": "price",
+    "currencylist": "currencyList",
+}
 
 
 def format_datetime(value: datetime) -> str:
@@ -60,8 +65,14 @@ def number_out(value: float | int) -> float | int:
 class Inbound:
     """Reads one request body into stored form, collecting warnings."""
 
-    def __init__(self, schema: Schema, resolve: RefResolver, *, name_validation: str = "warning",
-                 value_validation: str = "error") -> None:
+    def __init__(
+        self,
+        schema: Schema,
+        resolve: RefResolver,
+        *,
+        name_validation: str = "warning",
+        value_validation: str = "error",
+    ) -> None:
         self.schema = schema
         self.resolve = resolve
         self.name_validation = name_validation.lower()
@@ -84,9 +95,12 @@ class Inbound:
             NetSuiteError: INVALID_CONTENT / NONEXISTENT_FIELD per the validation headers.
         """
         if not isinstance(body, dict):
-            raise NetSuiteError(400, "INVALID_CONTENT",
-                                "Error while accessing resource: The request body must be a JSON object.",
-                                path=path or None)
+            raise NetSuiteError(
+                400,
+                "INVALID_CONTENT",
+                "Error while accessing resource: The request body must be a JSON object.",
+                path=path or None,
+            )
         out: dict[str, Any] = {}
         for key, raw in body.items():
             if key in {"links", "refName"}:
@@ -109,9 +123,12 @@ class Inbound:
 
     def _unknown(self, key: str, record_name: str, path: str) -> None:
         if self.name_validation == "error":
-            raise NetSuiteError(400, "NONEXISTENT_FIELD",
-                                f"Error while accessing a resource. Field '{key}' does not exist on record "
-                                f"'{record_name}'.", path=path)
+            raise NetSuiteError(
+                400,
+                "NONEXISTENT_FIELD",
+                f"Error while accessing a resource. Field '{key}' does not exist on record '{record_name}'.",
+                path=path,
+            )
         if self.name_validation == "warning":
             self.warnings.append(f"Unknown field '{key}' was ignored.")
 
@@ -335,15 +352,27 @@ class Outbound:
             self._cache[key] = self.ref_namer(target, ident)
         info = self._cache[key]
         if info is None:
-            return {"links": [{"rel": "self", "href": f"{self.base}/record/v1/"}], "id": ident, "refName": ident}
+            return {
+                "links": [{"rel": "self", "href": f"{self.base}/record/v1/"}],
+                "id": ident,
+                "refName": ident,
+            }
         rtype, ref_name = info
         out: dict[str, Any] = {"links": self.link(f"record/v1/{rtype.lower()}/{ident}"), "id": ident}
         if ref_name:
             out["refName"] = ref_name
         return out
 
-    def record(self, shape: Shape, data: Mapping[str, Any], path: str, *, fields: set[str] | None = None,
-               expand: bool = False, simple_enum: bool = False) -> dict[str, Any]:
+    def record(
+        self,
+        shape: Shape,
+        data: Mapping[str, Any],
+        path: str,
+        *,
+        fields: set[str] | None = None,
+        expand: bool = False,
+        simple_enum: bool = False,
+    ) -> dict[str, Any]:
         """Render a record (or line, or subrecord).
 
         Args:
@@ -367,8 +396,9 @@ class Outbound:
             if fdef.kind == "sublist":
                 if fields is not None:
                     continue
-                out[name] = self.sublist(fdef, value or [], f"{path}/{name}", expand=expand,
-                                         simple_enum=simple_enum)
+                out[name] = self.sublist(
+                    fdef, value or [], f"{path}/{name}", expand=expand, simple_enum=simple_enum
+                )
                 continue
             if value is None or value == "" or value == []:
                 continue
@@ -399,14 +429,19 @@ class Outbound:
             return number_out(value)
         return value
 
-    def sublist(self, fdef: FieldDef, lines: list[dict[str, Any]], path: str, *, expand: bool,
-                simple_enum: bool) -> dict[str, Any]:
+    def sublist(
+        self, fdef: FieldDef, lines: list[dict[str, Any]], path: str, *, expand: bool, simple_enum: bool
+    ) -> dict[str, Any]:
         """Render a sublist: links only, or the expanded collection."""
         if not expand:
             return {"links": self.link(path)}
         shape = self.schema.sublists[fdef.arg]
-        items = [self.record(shape, line, f"{path}/{line_key(fdef.arg, line, n)}", expand=True,
-                             simple_enum=simple_enum) for n, line in enumerate(lines)]
+        items = [
+            self.record(
+                shape, line, f"{path}/{line_key(fdef.arg, line, n)}", expand=True, simple_enum=simple_enum
+            )
+            for n, line in enumerate(lines)
+        ]
         return {"links": self.link(path), "items": items, "totalResults": len(items)}
 
 
