@@ -76,8 +76,10 @@ class Xref:
     """One linked pair of records and the baseline of each side.
 
     A baseline holds the values of the link's mapped fields on that side, in that side's own
-    vocabulary, as they stood right after the last sync (keys are field paths; a key starting with
-    ``=`` holds the value of a mapping expression that has no field of its own on that side).
+    vocabulary, as they stood right after the last sync. Keys are the field mappings' names
+    (``FieldMapSpec.key``: the ``name``, else the Salesforce path, else the NetSuite path); a value is
+    that side's value at the field's path(s) (an object of path -> value for multi-path fields), or,
+    when the field has no path on that side, the value its mapping computes from that side.
     """
 
     link: str
