@@ -113,7 +113,8 @@ def test_accounts_customers_creates_the_customer_and_contact_then_a_second_pass_
         env: Sandboxes, tmp_path: Path):
     config = config_for("accounts-customers", env, tmp_path)
     acct = env.sf_create("Account", {"Name": "Acme Rockets", "Phone": "+1 415 555 0100",
-                                     "Website": "https://www.acme-rockets.example", "BillingStreet": "1 Main St",
+                                     "Website": "https://www.acme-rockets.example",
+                                     "BillingStreet": "1 Main St",
                                      "BillingCity": "Springfield", "BillingPostalCode": "12345",
                                      "BillingCountry": "US"})
     contact = env.sf_create("Contact", {"LastName": "Coyote", "FirstName": "Wile", "AccountId": acct,
@@ -139,3 +140,33 @@ def test_accounts_customers_creates_the_customer_and_contact_then_a_second_pass_
     [row] = env.sf_query(f"SELECT Credit_Limit__c FROM Account WHERE Id = '{acct}'")
     assert row["Credit_Limit__c"] == 25000
     assert_second_pass_is_quiet(config)
+
+
+def test_catalog_pricing_turns_each_item_type_into_a_product_and_a_bad_item_into_a_dead_letter(
+        env: Sandboxes, tmp_path: Path):
+    config = config_for("catalog-pricing", env, tmp_path)
+    made = {
+        "inventoryItem": env.ns_create("inventoryItem", {"itemId": "WID-1", "displayName": "Widget",
+                                                         "custitem_product_family": "Hardware"}),
+        "nonInventorySaleItem": env.ns_create("nonInventorySaleItem", {"itemId": "LIC-1",
+                                                                       "salesDescription": "Licence"}),
+        "serviceSaleItem": env.ns_create("serviceSaleItem", {"itemId": "SVC-1", "displayName": "Setup",
+                                                             "isInactive": True}),
+    }
+    bad = env.ns_create("inventoryItem", {"itemId": "LONG-1", "displayName": "x" * 300})
+    summary = sync(config)
+    rows = {r["NetSuite_Id__c"]: r for r in env.sf_query(
+        "SELECT NetSuite_Id__c, ProductCode, Name, Description, Family, IsActive, NetSuite_Item_Type__c "
+        "FROM Product2")}
+    assert set(rows) == set(made.values())
+    widget, licence, setup = (rows[made[t]] for t in ("inventoryItem", "nonInventorySaleItem",
+                                                      "serviceSaleItem"))
+    assert (widget["ProductCode"], widget["Name"], widget["Family"], widget["IsActive"],
+            widget["NetSuite_Item_Type__c"]) == ("WID-1", "Widget", "Hardware", True, "inventoryItem")
+    assert (licence["Name"], licence["Description"]) == ("LIC-1", "Licence")
+    assert (setup["Name"], setup["IsActive"], setup["NetSuite_Item_Type__c"]) == \
+        ("Setup", False, "serviceSaleItem")
+    letters = asyncio.run(services.dlq_list(config))
+    assert [(d.link, d.source_id) for d in letters] == [("items", bad)]
+    assert "Name" in letters[0].error_message or "STRING_TOO_LONG" in letters[0].error_code
+    assert not summary.ok
