@@ -180,7 +180,6 @@ class FieldMapSpec(_Spec):
     to_netsuite: str | None = Field(None, description="JSONata over the Salesforce record")
     to_salesforce: str | None = Field(None, description="JSONata over the NetSuite record")
     value: Json = Field(None, description="a constant for the target side")
-    has_value: bool = Field(False, exclude=True)
     ref: str | None = Field(None, description="translate ids through this link")
     ref_shape: Literal["auto", "id", "object"] = Field(
         "auto", description="NetSuite side of a ref: a {id: ...} object (auto) or a plain id")
@@ -192,12 +191,10 @@ class FieldMapSpec(_Spec):
     compare: Literal["exact", "loose"] = Field(
         "loose", description="loose: '' equals null, 1 equals 1.0, trailing spaces ignored")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _note_value(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "value" in data:
-            return {**data, "has_value": True}
-        return data
+    @property
+    def has_value(self) -> bool:
+        """True when a ``value`` constant was given (``value: null`` included)."""
+        return "value" in self.model_fields_set
 
     @field_validator("salesforce", "netsuite")
     @classmethod
