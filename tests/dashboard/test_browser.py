@@ -109,7 +109,10 @@ def _login(page: Page, path: str = "/") -> None:
 
 def _shot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.mouse.move(0, 0)  # no hover or focus state, so a rerun gives the same picture
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")  # repainted
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), animations="disabled", caret="hide")
 
 
 def test_log_in_and_out(page: Page) -> None:
@@ -191,6 +194,7 @@ def test_edit_and_retry_a_dead_letter(page: Page, backend: FakeBackend) -> None:
     editor = page.locator("#payload")
     page.get_by_role("button", name="Retry").click()  # unchanged payload: still rejected
     expect(page.get_by_role("status")).to_contain_text("Retry failed: INVALID_FLD_VALUE")
+    _shot(page, "dead-letter")
 
     editor.fill('{"companyName": "Umbrella Ltd",')  # the script refuses to submit broken JSON
     expect(page.locator("#payload-error")).to_contain_text("Invalid JSON")
@@ -201,7 +205,6 @@ def test_edit_and_retry_a_dead_letter(page: Page, backend: FakeBackend) -> None:
                 '"externalId": "001A000005"}')
     page.get_by_role("button", name="Format JSON").click()
     expect(editor).to_have_value(re.compile(r'\n  "email": "ap@umbrella.example"'))
-    _shot(page, "dead-letter")
     page.get_by_role("button", name="Retry").click()
     expect(page.get_by_role("status")).to_contain_text("Synced: NetSuite record")
     expect(page.locator(".badge.b-resolved")).to_be_visible()
