@@ -46,14 +46,28 @@ class Org:
         self.store = Store()
         self.log = ChangeLog(self.store, self.clock)
 
-    def commit(self, change_type: str, record_id: str, *, entity: str = "Account",
-               fields: dict[str, Any] | None = None, changed: list[str] | None = None,
-               nulled: list[str] | None = None, client: str = "someone-else") -> int:
+    def commit(
+        self,
+        change_type: str,
+        record_id: str,
+        *,
+        entity: str = "Account",
+        fields: dict[str, Any] | None = None,
+        changed: list[str] | None = None,
+        nulled: list[str] | None = None,
+        client: str = "someone-else",
+    ) -> int:
         with self.store.transaction():
-            self.log.append(entity=entity, record_ids=[record_id], change_type=change_type,
-                            fields=fields or {},
-                            changed_fields=changed or [], nulled_fields=nulled or [], commit_user=USER_ID,
-                            origin=f"com/salesforce/api/rest/62.0;client={client}")
+            self.log.append(
+                entity=entity,
+                record_ids=[record_id],
+                change_type=change_type,
+                fields=fields or {},
+                changed_fields=changed or [],
+                nulled_fields=nulled or [],
+                commit_user=USER_ID,
+                origin=f"com/salesforce/api/rest/62.0;client={client}",
+            )
         return self.log.latest_replay_id()
 
 
@@ -84,8 +98,9 @@ def org() -> Org:
 async def channel(org: Org) -> AsyncIterator[grpc.aio.Channel]:
     # A short keepalive so a quiet subscription answers at once (an empty batch), instead of the
     # 270 s Salesforce allows: tests synchronise on it rather than sleeping.
-    server, port = await start_pubsub_server(org.log, lambda token: token == TOKEN, SCHEMA, org_id=ORG_ID,
-                                             instance_url=INSTANCE, keepalive_s=0.02)
+    server, port = await start_pubsub_server(
+        org.log, lambda token: token == TOKEN, SCHEMA, org_id=ORG_ID, instance_url=INSTANCE, keepalive_s=0.02
+    )
     chan = open_channel(f"127.0.0.1:{port}", secure=False)
     try:
         yield chan
@@ -107,23 +122,36 @@ def _ids(batch: CdcBatch) -> list[tuple[str, ChangeKind]]:
 
 @pytest.mark.anyio
 async def test_create_update_delete_arrive_with_ids_and_decoded_changed_fields(
-    org: Org, channel: grpc.aio.Channel,
+    org: Org,
+    channel: grpc.aio.Channel,
 ) -> None:
     account = "001Hp00000ABCDEAAA"
     org.commit("CREATE", account, fields={"Name": "Acme", "BillingAddress": {"City": "Paris"}})
-    org.commit("UPDATE", account, fields={"Name": "Acme SA", "BillingAddress": {"State": "CA"},
-                                          "LastModifiedDate": "2024-06-03T09:00:00.000+0000"},
-               changed=["Name", "BillingAddress.State", "LastModifiedDate"], nulled=["Phone"])
+    org.commit(
+        "UPDATE",
+        account,
+        fields={
+            "Name": "Acme SA",
+            "BillingAddress": {"State": "CA"},
+            "LastModifiedDate": "2024-06-03T09:00:00.000+0000",
+        },
+        changed=["Name", "BillingAddress.State", "LastModifiedDate"],
+        nulled=["Phone"],
+    )
     org.commit("DELETE", account)
     subscriber = CdcSubscriber(channel, _credentials, MemoryReplayStore(), start_at=StartAt.EARLIEST)
     stream = subscriber.subscribe(ACCOUNT_TOPIC)
     batch = await _next_with_changes(stream)
     await stream.aclose()
 
-    assert _ids(batch) == [(account, ChangeKind.UPSERT), (account, ChangeKind.UPSERT),
-                           (account, ChangeKind.DELETE)]
-    assert all(c.system is System.SALESFORCE and c.object == "Account" and c.source == "cdc"
-               for c in batch.changes)
+    assert _ids(batch) == [
+        (account, ChangeKind.UPSERT),
+        (account, ChangeKind.UPSERT),
+        (account, ChangeKind.DELETE),
+    ]
+    assert all(
+        c.system is System.SALESFORCE and c.object == "Account" and c.source == "cdc" for c in batch.changes
+    )
     create, update, delete = batch.events
     assert (create.change_type, update.change_type, delete.change_type) == ("CREATE", "UPDATE", "DELETE")
     # Decoded in schema order: top-level fields first, then compound members.
@@ -137,8 +165,9 @@ async def test_create_update_delete_arrive_with_ids_and_decoded_changed_fields(
 @pytest.mark.anyio
 async def test_flow_control_asks_in_batches(org: Org, channel: grpc.aio.Channel) -> None:
     ids = [org.commit("CREATE", f"001Hp00000ABC{i:02d}AAA", fields={"Name": f"A{i}"}) for i in range(5)]
-    subscriber = CdcSubscriber(channel, _credentials, MemoryReplayStore(), batch_size=2,
-                               start_at=StartAt.EARLIEST)
+    subscriber = CdcSubscriber(
+        channel, _credentials, MemoryReplayStore(), batch_size=2, start_at=StartAt.EARLIEST
+    )
     seen: list[int] = []
     sizes: list[int] = []
     async for batch in subscriber.subscribe(ACCOUNT_TOPIC):
@@ -183,7 +212,8 @@ async def test_unhandled_batch_is_delivered_again_after_a_crash(org: Org, channe
 
 @pytest.mark.anyio
 async def test_expired_replay_id_signals_catch_up_and_resubscribes_from_latest(
-    org: Org, channel: grpc.aio.Channel,
+    org: Org,
+    channel: grpc.aio.Channel,
 ) -> None:
     store = MemoryReplayStore()
     org.commit("CREATE", "001Hp00000ABC01AAA", fields={"Name": "old"})
@@ -206,16 +236,26 @@ async def test_expired_replay_id_signals_catch_up_and_resubscribes_from_latest(
 
 @pytest.mark.anyio
 async def test_all_changes_channel_and_own_writes_ignored(org: Org, channel: grpc.aio.Channel) -> None:
-    org.commit("UPDATE", "001Hp00000ABC01AAA", fields={"Name": "echo"}, changed=["Name"],
-               client="ledgerbridge")
+    org.commit(
+        "UPDATE", "001Hp00000ABC01AAA", fields={"Name": "echo"}, changed=["Name"], client="ledgerbridge"
+    )
     org.commit("CREATE", "003Hp00000ABC01AAA", entity="Contact", fields={"Email": "a@b.c"})
-    subscriber = CdcSubscriber(channel, _credentials, MemoryReplayStore(), start_at=StartAt.EARLIEST,
-                               ignore_client="ledgerbridge")
+    subscriber = CdcSubscriber(
+        channel, _credentials, MemoryReplayStore(), start_at=StartAt.EARLIEST, ignore_client="ledgerbridge"
+    )
     stream = subscriber.subscribe("/data/ChangeEvents")
     batch = await _next_with_changes(stream)
     await stream.aclose()
-    assert batch.changes == (Change(system=System.SALESFORCE, object="Contact", id="003Hp00000ABC01AAA",
-                                    kind=ChangeKind.UPSERT, source="cdc", at=org.clock.now()),)
+    assert batch.changes == (
+        Change(
+            system=System.SALESFORCE,
+            object="Contact",
+            id="003Hp00000ABC01AAA",
+            kind=ChangeKind.UPSERT,
+            source="cdc",
+            at=org.clock.now(),
+        ),
+    )
 
 
 @pytest.mark.anyio
@@ -241,32 +281,53 @@ async def test_unknown_topic_is_not_found(channel: grpc.aio.Channel) -> None:
 
 
 @pytest.mark.anyio
-async def test_malformed_and_oversized_messages_leave_the_server_serving(org: Org,
-                                                                        channel: grpc.aio.Channel) -> None:
+async def test_malformed_and_oversized_messages_leave_the_server_serving(
+    org: Org, channel: grpc.aio.Channel
+) -> None:
     metadata = (("accesstoken", TOKEN), ("instanceurl", INSTANCE), ("tenantid", ORG_ID))
-    raw = channel.stream_stream("/eventbus.v1.PubSub/Subscribe", request_serializer=lambda b: b,
-                                response_deserializer=lambda b: b)
+    raw = channel.stream_stream(
+        "/eventbus.v1.PubSub/Subscribe", request_serializer=lambda b: b, response_deserializer=lambda b: b
+    )
     for hostile in (b"\xff\xfe not protobuf", b"\x0a\xff\xff\xff\x7f" + b"x" * 2_000_000):
         call = raw(metadata=metadata)  # type: ignore[call-arg]
         await call.write(hostile)
         with pytest.raises(grpc.aio.AioRpcError):
             await call.read()
     org.commit("CREATE", "001Hp00000ABC09AAA", fields={"Name": "still fine"})
-    stream = CdcSubscriber(channel, _credentials, MemoryReplayStore(), start_at=StartAt.EARLIEST
-                           ).subscribe(ACCOUNT_TOPIC)
+    stream = CdcSubscriber(channel, _credentials, MemoryReplayStore(), start_at=StartAt.EARLIEST).subscribe(
+        ACCOUNT_TOPIC
+    )
     batch = await _next_with_changes(stream)
     await stream.aclose()
     assert [c.id for c in batch.changes] == ["001Hp00000ABC09AAA"]
 
 
 def test_decode_bitmap_reads_salesforce_examples() -> None:
-    schema = {"type": "record", "name": "X", "namespace": "com.sforce.eventbus", "fields": [
-        {"name": "ChangeEventHeader", "type": "string"}, {"name": "A", "type": ["null", "string"]},
-        {"name": "B", "type": ["null", "string"]},
-        {"name": "Addr", "type": ["null", {"type": "record", "name": "Address", "fields": [
-            {"name": "Street", "type": ["null", "string"]}, {"name": "City", "type": ["null", "string"]}]}]},
-        {"name": "Addr2", "type": ["null", "com.sforce.eventbus.Address"]},
-    ]}
+    schema = {
+        "type": "record",
+        "name": "X",
+        "namespace": "com.sforce.eventbus",
+        "fields": [
+            {"name": "ChangeEventHeader", "type": "string"},
+            {"name": "A", "type": ["null", "string"]},
+            {"name": "B", "type": ["null", "string"]},
+            {
+                "name": "Addr",
+                "type": [
+                    "null",
+                    {
+                        "type": "record",
+                        "name": "Address",
+                        "fields": [
+                            {"name": "Street", "type": ["null", "string"]},
+                            {"name": "City", "type": ["null", "string"]},
+                        ],
+                    },
+                ],
+            },
+            {"name": "Addr2", "type": ["null", "com.sforce.eventbus.Address"]},
+        ],
+    }
     assert decode_bitmap(["0x06", "3-0x02", "4-0x01"], schema) == ("A", "B", "Addr.City", "Addr2.Street")
     assert decode_bitmap(["Name", "BillingAddress.City"], schema) == ("Name", "BillingAddress.City")
     assert decode_bitmap([], schema) == ()

@@ -539,8 +539,12 @@ def subresponse_error(sub: SubResponse) -> RecordError:
 
 def results_for(call: CollectionCall, parsed: Sequence[tuple[str | None, bool, RecordError | None]]
                 ) -> list[WriteResult]:
-    """:class:`WriteResult` values (with input positions) for one Collections call."""
-    return [WriteResult(index=i, id=rid, created=created, error=err)
+    """:class:`WriteResult` values (with input positions) for one Collections call.
+
+    Create results carry no ``created`` key (§5.1); a successful POST did create its record.
+    """
+    is_create = call.method == "POST"
+    return [WriteResult(index=i, id=rid, created=created or (is_create and err is None), error=err)
             for i, (rid, created, err) in zip(call.indices, parsed, strict=True)]
 
 
