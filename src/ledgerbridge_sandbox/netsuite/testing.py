@@ -28,6 +28,7 @@ import httpx2
 import oauthlib.oauth1
 
 from ledgerbridge_sandbox.netsuite.app import Sandbox, create_app
+from ledgerbridge_sandbox.netsuite.clock import Clock
 from ledgerbridge_sandbox.netsuite.config import NetSuiteSandboxConfig
 from ledgerbridge_sandbox.serve import ServerThread
 from ledgerbridge_sandbox.tls import ensure_tls_files
@@ -47,7 +48,7 @@ class TBAAuth(httpx2.Auth):
         token_id: str,
         token_secret: str,
         *,
-        timestamp: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
         """Create the signer.
 
@@ -57,7 +58,8 @@ class TBAAuth(httpx2.Auth):
             consumer_secret: integration consumer secret.
             token_id: token id.
             token_secret: token secret.
-            timestamp: fixed ``oauth_timestamp`` (for a sandbox on a manual clock).
+            clock: where ``oauth_timestamp`` comes from (default: the system clock); pass the
+                sandbox's ``ManualClock`` when it runs on one.
         """
         self.params = {
             "client_key": consumer_key,
@@ -67,11 +69,12 @@ class TBAAuth(httpx2.Auth):
             "signature_method": oauthlib.oauth1.SIGNATURE_HMAC_SHA256,
             "realm": account_id.upper().replace("-", "_"),
         }
-        self.timestamp = timestamp
+        self.clock = clock
 
     def auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response, None]:
         """Sign the request."""
-        client = oauthlib.oauth1.Client(**self.params, timestamp=self.timestamp)
+        stamp = str(int(self.clock.now().timestamp())) if self.clock is not None else None
+        client = oauthlib.oauth1.Client(**self.params, timestamp=stamp)
         _, headers, _ = client.sign(str(request.url), request.method)
         request.headers["Authorization"] = headers["Authorization"]
         yield request
@@ -179,7 +182,8 @@ class NetSuiteSandbox:
         return out
 
     def tba_auth(self, **kwargs: Any) -> TBAAuth:
-        """A TBA signer for this sandbox's default token."""
+        """A TBA signer for this sandbox's default token (on the sandbox's clock)."""
+        kwargs.setdefault("clock", self.config.clock)
         return TBAAuth.from_info(self.info, **kwargs)
 
     def _verify(self) -> Any:
