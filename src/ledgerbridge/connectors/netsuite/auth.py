@@ -237,7 +237,9 @@ class ClientCredentialsAuth(httpx2.Auth):
             async with self._lock:  # one token request, however many calls need it
                 token = self._usable()
                 if token is None:
-                    token = self._store((yield self.token_request()))
+                    token_response = yield self.token_request()
+                    await token_response.aread()
+                    token = self._store(token_response)
         request.headers["Authorization"] = f"Bearer {token.value}"
         response = yield request
         if response.status_code != 401:
@@ -245,7 +247,9 @@ class ClientCredentialsAuth(httpx2.Auth):
         async with self._lock:
             current = self._usable()
             if current is None or current.value == token.value:
-                current = self._store((yield self.token_request()))
+                token_response = yield self.token_request()
+                await token_response.aread()
+                current = self._store(token_response)
         request.headers["Authorization"] = f"Bearer {current.value}"
         yield request
 

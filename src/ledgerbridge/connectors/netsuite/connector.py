@@ -248,12 +248,17 @@ class NetSuiteConnector:
             if stamped:
                 last = stamped[-1]
             watermark = Watermark(last[0], last[1]) if last else since
-            has_more = page.has_more and bool(page.rows)
+            reached = offset + len(page.rows)
+            at_cap = reached + self.page_size > self.max_offset_rows
+            # At the cap NetSuite may say hasMore=false although totalResults counts more rows.
+            beyond_cap = at_cap and len(page.rows) == self.page_size and (
+                page.total_results is None or page.total_results > reached)
+            has_more = bool(page.rows) and (page.has_more or beyond_cap)
             yield ReadPage(records=records, watermark=watermark, has_more=has_more)
             if not has_more:
                 return
-            offset += len(page.rows)
-            if offset + self.page_size > self.max_offset_rows and last is not None:
+            offset = reached
+            if at_cap and last is not None:
                 # Offsets cannot reach further (§4.1): restart after the last row seen.
                 query = wire.changes_query(object, since, where=where, after=last, tz=tz)
                 offset = 0

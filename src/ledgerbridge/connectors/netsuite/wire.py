@@ -680,7 +680,7 @@ def parse_schema(record_type: str, body: object) -> ObjectSchema:
         raise ValueError("a record schema must have properties")
     fields: dict[str, FieldSchema] = {}
     for name, prop in body["properties"].items():
-        if not isinstance(prop, dict):
+        if not isinstance(prop, dict) or name == "links":
             continue
         read_only = prop.get("readOnly") is True
         ref_target = prop.get("$ref")

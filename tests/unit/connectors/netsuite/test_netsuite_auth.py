@@ -150,7 +150,7 @@ def test_signature_agrees_with_stdlib_rfc5849_and_oauthlib_server_verification(
     auth = TokenAuth(realm=realm, consumer_key=ck, consumer_secret=cs, token_id=tk, token_secret=ts,
                      clock=FakeClock(datetime.fromtimestamp(timestamp, UTC)), nonce_factory=lambda: nonce)
     request = httpx2.Request(method, "https://123456-sb1.suitetalk.api.netsuite.com/services/rest/query/v1/suiteql",
-                             params=query)
+                             params=list[tuple[str, str | int | float | bool | None]](query))
     signed = next(auth.auth_flow(request))
     header = signed.headers["Authorization"]
     params = _header_params(header)

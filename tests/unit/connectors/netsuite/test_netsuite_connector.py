@@ -35,7 +35,14 @@ class Script:
         self.log: list[httpx2.Request] = []
 
     def on(self, method: str, path: str, handler: Handler | httpx2.Response) -> None:
-        fn: Handler = handler if callable(handler) else (lambda _r, resp=handler: resp)
+        fn: Handler
+        if isinstance(handler, httpx2.Response):
+            fixed = handler
+
+            def fn(_request: httpx2.Request) -> httpx2.Response:
+                return fixed
+        else:
+            fn = handler
         self.routes.insert(0, (method, re.compile(path + "$"), fn))
 
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
@@ -323,7 +330,7 @@ class JobServer:
     """Scripted async batch endpoints (§3.8-§3.10)."""
 
     def __init__(
-        self, script: Script, *, bad: set[str] = frozenset(), lose_first_submit: bool = False
+        self, script: Script, *, bad: frozenset[str] = frozenset(), lose_first_submit: bool = False
     ) -> None:
         self.jobs: dict[str, list[dict[str, Any]]] = {}
         self.keys: dict[str, str] = {}
@@ -391,7 +398,7 @@ class JobServer:
 
 async def test_large_upserts_go_as_batch_jobs_with_aligned_per_record_results(clock: FakeClock) -> None:
     script = Script()
-    server = JobServer(script, bad={"E-17", "E-150"})
+    server = JobServer(script, bad=frozenset({"E-17", "E-150"}))
     ns = connector(script, clock, batch_threshold=10)
     writes = [Write({"companyName": f"C{i}"}, external_id=f"E-{i}") for i in range(250)]
     results = await ns.upsert("customer", writes, key_field="externalId", priority=Priority.BACKFILL)
