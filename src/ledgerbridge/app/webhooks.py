@@ -74,6 +74,14 @@ Submit = Callable[[Change], Awaitable[None] | None]
 log = structlog.get_logger("ledgerbridge.webhooks")
 
 
+def _log(level: str, event: str, **fields: object) -> None:
+    """Log, but never let a logging failure (a closed stream, a bad processor) fail the call."""
+    try:
+        getattr(log, level)(event, **fields)
+    except Exception:  # the receiver must answer whatever the log configuration does
+        pass
+
+
 class WebhookClock(Protocol):
     """The time source the receiver needs (``core.ports.Clock`` satisfies it)."""
 
@@ -264,7 +272,7 @@ class _Receiver:
         try:
             response = await self._handle(request)
         except _Rejected as rejected:
-            log.info("webhook.rejected", status=rejected.status, reason=rejected.code)
+            _log("info", "webhook.rejected", status=rejected.status, reason=rejected.code)
             response = rejected.response()
         await response(scope, receive, send)
 
@@ -286,10 +294,11 @@ class _Receiver:
             if inspect.isawaitable(result):
                 await result
         except Exception as exc:  # the queue's failure must not look like the sender's
-            log.warning("webhook.submit_failed", object=change.object, id=change.id, error=type(exc).__name__)
+            _log("warning", "webhook.submit_failed", object=change.object, id=change.id,
+                 error=type(exc).__name__)
             raise _Rejected(503, "unavailable", "the change could not be queued; retry later",
                             {"Retry-After": "5"}) from None
-        log.info("webhook.accepted", object=change.object, id=change.id, kind=change.kind.value)
+        _log("info", "webhook.accepted", object=change.object, id=change.id, kind=change.kind.value)
         return JSONResponse({"accepted": True}, status_code=202)
 
     async def _read_body(self, request: Request) -> bytes:

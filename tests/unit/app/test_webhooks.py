@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import io
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx2
 import pytest
+import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
@@ -55,6 +57,11 @@ class Harness:
 
 def body(record_type: str = "salesOrder", record_id: str = "1234", event_type: str = "edit") -> bytes:
     return json.dumps({"recordType": record_type, "id": record_id, "eventType": event_type}).encode()
+
+
+@pytest.fixture(autouse=True)
+def _default_logging() -> None:
+    structlog.reset_defaults()  # other tests may leave structlog writing to a stream they closed
 
 
 @pytest.fixture
@@ -310,6 +317,15 @@ async def test_a_failing_queue_is_503_not_500() -> None:
         response = await client.post("/", content=raw, headers=headers)
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
+
+
+@pytest.mark.anyio
+async def test_a_broken_log_configuration_does_not_fail_the_call(h: Harness) -> None:
+    closed = io.StringIO()
+    closed.close()
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=closed))
+    assert (await h.post(body())).status_code == 202
+    assert (await h.post(body(), {SIGNATURE_HEADER: "garbage"})).status_code == 401
 
 
 def test_empty_secret_is_refused() -> None:
