@@ -8,6 +8,7 @@ this module renders the describe resources (reference §3.1, §3.2).
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -423,9 +424,18 @@ class Schema:
         }
 
 
+def parse_yaml(text: str) -> Any:
+    """Parse YAML with PyYAML's C loader when installed (fast), else with ``ruamel.yaml``."""
+    try:
+        pyyaml: Any = importlib.import_module("yaml")
+    except ImportError:
+        return YAML(typ="safe").load(text)
+    return pyyaml.load(text, Loader=getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader))
+
+
 def _load_file(path: Path) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
-    data = json.loads(text) if path.suffix.lower() == ".json" else YAML(typ="safe").load(text)
+    data = json.loads(text) if path.suffix.lower() == ".json" else parse_yaml(text)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a schema file must hold a mapping with an 'objects' key")
     return data

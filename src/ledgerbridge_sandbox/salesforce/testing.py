@@ -80,8 +80,21 @@ class SalesforceSandbox:
         return self
 
     def stop(self) -> None:
-        """Stop serving."""
-        self.server.stop()
+        """Stop serving: gracefully, then forcefully if clients keep idle connections open.
+
+        A TLS connection a client leaves open can hold uvicorn's graceful shutdown for the SSL
+        shutdown timeout; after a short grace period the server is told to exit at once.
+        """
+        uvicorn_server = getattr(self.server, "_server", None)
+        thread = getattr(self.server, "_thread", None)
+        if uvicorn_server is None or thread is None:
+            self.server.stop()
+            return
+        uvicorn_server.should_exit = True
+        thread.join(timeout=2)
+        if thread.is_alive():
+            uvicorn_server.force_exit = True
+            thread.join(timeout=10)
 
     def call(self, fn: Callable[[SandboxState], T], timeout: float = 30.0) -> T:
         """Run ``fn(state)`` on the server's event loop thread and return its result."""

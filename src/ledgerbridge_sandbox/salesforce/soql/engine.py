@@ -287,8 +287,12 @@ class Binder:
             return self._semi_join(cond, operand)
         getter, kind, f = operand(cond.operand)
         if f is not None and f.type == "textarea" and f.length > 255:
-            raise _error("INVALID_FIELD", self.query, cond.operand.pos,
-                         f"field '{f.name}' can not be filtered in a query call")
+            raise _error(
+                "INVALID_FIELD",
+                self.query,
+                cond.operand.pos,
+                f"field '{f.name}' can not be filtered in a query call",
+            )
         label = f.name if f else getattr(cond.operand, "name", "?")
         if isinstance(cond, InList):
             return self._in_list(cond, getter, kind, label)
