@@ -368,11 +368,12 @@ def api(
             if authenticate:
                 principal = await _authenticate(request, sandbox)
             sandbox.records.refresh_aging()
+            is_write = write and request.method in {"POST", "PATCH", "PUT", "DELETE"}
             if cfg.error_rate > 0 and sandbox.random() < cfg.error_rate:
-                if write and cfg.error_after_write:
+                if is_write and cfg.error_after_write:
                     await handler(request, sandbox, principal)
                 raise _unexpected(sandbox)
-            if write and cfg.record_changed_rate > 0 and sandbox.random() < cfg.record_changed_rate:
+            if is_write and cfg.record_changed_rate > 0 and sandbox.random() < cfg.record_changed_rate:
                 raise NetSuiteError(
                     400, "RCRD_HAS_BEEN_CHANGED", "Error while accessing a resource. Record has been changed."
                 )
