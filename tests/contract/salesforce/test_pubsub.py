@@ -1,7 +1,8 @@
 """The connector's CDC subscriber against the sandbox's Pub/Sub API server over a real loopback port.
 
-The Salesforce sandbox's change log (its store, clock and ``ChangeLog``) runs in-process; events are
-committed through ``ChangeLog.append`` exactly as the org commits them on every write.
+The Salesforce sandbox runs in-process. Most tests commit events through its ``ChangeLog.append``
+(exactly what the org does on every write) to control types, fields and the clock; the last one
+writes through the sandbox org itself and checks tokens against its session store.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from ledgerbridge.core.records import Change, ChangeKind, System
 from ledgerbridge_sandbox.pubsub.server import start_pubsub_server
 from ledgerbridge_sandbox.salesforce.changes import ChangeLog
 from ledgerbridge_sandbox.salesforce.clock import ManualClock
+from ledgerbridge_sandbox.salesforce.config import SalesforceSandboxConfig
+from ledgerbridge_sandbox.salesforce.org import CallContext
 from ledgerbridge_sandbox.salesforce.schema import load_schema
+from ledgerbridge_sandbox.salesforce.state import SandboxState
 from ledgerbridge_sandbox.salesforce.store import Store
 
 TOKEN = "00DHp0000001LbZ!sandbox-session"
@@ -331,3 +335,36 @@ def test_decode_bitmap_reads_salesforce_examples() -> None:
     assert decode_bitmap(["0x06", "3-0x02", "4-0x01"], schema) == ("A", "B", "Addr.City", "Addr2.Street")
     assert decode_bitmap(["Name", "BillingAddress.City"], schema) == ("Name", "BillingAddress.City")
     assert decode_bitmap([], schema) == ()
+
+
+@pytest.mark.anyio
+async def test_writes_through_the_sandbox_org_arrive_with_sessions_checked_by_its_token_store() -> None:
+    state = SandboxState(SalesforceSandboxConfig(seed="empty", clock=ManualClock()))
+    token = state.default_token()
+    server, port = await start_pubsub_server(
+        state.org.changes, lambda t: state.sessions.user_of(t) is not None, state.org.schema,
+        org_id=state.org_id, keepalive_s=0.02)
+    channel = open_channel(f"127.0.0.1:{port}", secure=False)
+
+    async def credentials() -> PubSubCredentials:
+        return PubSubCredentials(SecretStr(token), INSTANCE, state.org_id)
+
+    try:
+        ctx = CallContext(state.org.user_id, client="someone")
+        account = state.org.create(ctx, "Account", {"Name": "Acme Pub", "BillingCity": "Paris"})
+        state.org.update(ctx, "Account", account, {"BillingCity": "Lyon"})
+        stream = CdcSubscriber(channel, credentials, MemoryReplayStore(), start_at=StartAt.EARLIEST
+                               ).subscribe(ACCOUNT_TOPIC)
+        batch = await _next_with_changes(stream)
+        await stream.aclose()
+        mine = [e for e in batch.events if account in e.record_ids]
+        assert [e.change_type for e in mine] == ["CREATE", "UPDATE"]
+        assert "BillingAddress.City" in mine[1].changed_fields
+        assert "LastModifiedDate" in mine[1].changed_fields
+
+        state.sessions.revoke(token)
+        with pytest.raises(AuthError):
+            await anext(CdcSubscriber(channel, credentials, MemoryReplayStore()).subscribe(ACCOUNT_TOPIC))
+    finally:
+        await channel.close(None)
+        await server.stop(None)
