@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 import httpx2
 import pytest
 from conformance_harness import Harness
+from netsuite_harness import netsuite_harness
 
 from ledgerbridge.transport.metrics import TransportMetrics
 from ledgerbridge.transport.retry import set_testing
@@ -142,7 +143,7 @@ async def salesforce_harness() -> AsyncIterator[Harness]:
 
 HARNESSES: dict[str, Callable[[], AbstractAsyncContextManager[Harness]]] = {
     "salesforce": salesforce_harness,
-    # "netsuite": netsuite_harness,   <- the NetSuite connector plugs in here
+    "netsuite": netsuite_harness,
 }
 
 
