@@ -11,9 +11,12 @@ Lifecycle, from reference/salesforce-api.md §6:
 - query: ``POST /jobs/query`` -> poll -> ``GET /jobs/query/{id}/results?locator=`` pages until
   ``Sforce-Locator`` is the literal ``null``.
 
-Polling waits on the injected :class:`~ledgerbridge.core.ports.Clock`, so tests never sleep: the
-first poll after ``bulk_poll_interval_s``, later ones after the time the job's observed
-processing rate predicts for the remaining rows (or a doubling interval), at most 30 s apart.
+Every poll is an API call, so polls are timed rather than frequent. They wait on the injected
+:class:`~ledgerbridge.core.ports.Clock` (tests never sleep): the first one after the time the
+job should take (rows ÷ ingest speed: the ``bulk_rows_per_s`` prior until this connection has
+measured its own jobs), later ones after what the job's reported progress predicts for the
+remaining rows (or a doubling interval), never sooner than ``bulk_poll_interval_s`` nor more
+than 30 s apart.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from ledgerbridge.core.ports import Clock
 from ledgerbridge.core.records import JsonValue, Priority, RecordError, WriteResult
 
 MAX_POLL_INTERVAL_S = 30.0
+FIRST_POLL_MARGIN = 1.1
+"""Wait 10 % longer than the estimate: one late poll is cheaper than two early ones."""
 TERMINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
 
 _log = structlog.get_logger("ledgerbridge.connectors.salesforce.bulk")
@@ -79,6 +84,8 @@ class BulkApi:
         """Use ``client`` for every call and ``clock`` to wait between polls."""
         self._client = client
         self._clock = clock
+        self._rows_per_s = client.settings.bulk_rows_per_s
+        self._measured = False
 
     async def ingest(self, object: str, operation: str, rows: Sequence[Mapping[str, JsonValue]], *,
                      external_id_field: str | None = None, first_columns: Sequence[str] = (),
@@ -156,30 +163,45 @@ class BulkApi:
             _log.warning("salesforce.bulk.abort_failed", job=job_id, error=type(exc).__name__)
 
     async def _wait(self, kind: str, job_id: str, priority: Priority, n_rows: int | None = None) -> JobInfo:
-        # Every poll is an API call, so wait before the first one (a job just closed is not
-        # done yet) and then, once the job reports progress, for the time its observed rate
-        # says the rest will take; without progress, back off exponentially.
+        # Every poll is an API call. The first one waits for the time the job should take
+        # (rows ÷ the ingest speed this connection has measured, or the configured prior);
+        # later ones for what the job's own progress predicts, else a doubling interval.
         settings = self._client.settings
         interval = settings.bulk_poll_interval_s
         started = self._clock.now()
         delay = interval
+        if n_rows:
+            delay = min(max(n_rows / self._rows_per_s * FIRST_POLL_MARGIN, interval), MAX_POLL_INTERVAL_S)
         while True:
             await self._clock.sleep(delay)
             info = parse_job(await self._client.request_json(
                 "GET", f"/jobs/{kind}/{job_id}", operation="bulk.poll", priority=priority))
-            if info.state in TERMINAL_STATES:
-                return info
             waited = (self._clock.now() - started).total_seconds()
+            if info.state in TERMINAL_STATES:
+                if n_rows and info.state == "JobComplete" and waited > 0:
+                    self._learn(n_rows / waited)
+                return info
             if waited >= settings.bulk_timeout_s:
                 raise ServerError(f"salesforce bulk {kind} job {job_id} still {info.state} after "
                                   f"{waited:.0f} s; it keeps running, see Setup > Bulk Data Load "
                                   "Jobs", system=SYSTEM, operation="bulk.poll")
             if n_rows and 0 < info.n_processed < n_rows and waited > 0:
                 rate = info.n_processed / waited
-                delay = (n_rows - info.n_processed) / rate * 1.1
+                self._learn(rate)
+                delay = (n_rows - info.n_processed) / rate * FIRST_POLL_MARGIN
             else:
                 delay *= 2
             delay = min(max(delay, interval), MAX_POLL_INTERVAL_S)
+
+    def _learn(self, rows_per_s: float) -> None:
+        # Progress reports measure the speed; a completed job's rows ÷ elapsed is a lower bound
+        # (it may have finished well before the poll). An exponential average keeps one odd
+        # job from dominating the next job's first wait.
+        if self._measured:
+            self._rows_per_s = 0.5 * self._rows_per_s + 0.5 * rows_per_s
+        else:
+            self._rows_per_s = rows_per_s
+            self._measured = True
 
     async def _result_csv(self, job_id: str, name: str, priority: Priority) -> list[dict[str, str]]:
         response = await self._client.request("GET", f"/jobs/ingest/{job_id}/{name}/",

@@ -56,7 +56,9 @@ class SalesforceSettings(BaseSettings):
         reserve_fraction: Share of the daily allocation kept for orders and interactive calls.
         query_batch_size: ``Sforce-Query-Options: batchSize`` (200..2000, §4).
         call_options_client: ``Sforce-Call-Options: client=`` on writes (echo suppression, §9.1).
-        bulk_poll_interval_s: First wait between Bulk job polls (doubles up to 30 s).
+        bulk_poll_interval_s: Shortest wait between Bulk job polls.
+        bulk_rows_per_s: Prior estimate of Bulk ingest speed, used to time the first poll of a
+            job (rows ÷ speed) until the connection has measured its own jobs.
         bulk_timeout_s: Give up waiting for one Bulk job after this long.
         max_write_batch: The largest batch the engine should hand to ``upsert``.
     """
@@ -87,6 +89,7 @@ class SalesforceSettings(BaseSettings):
     query_batch_size: int = Field(2000, ge=200, le=2000)
     call_options_client: str = "ledgerbridge"
     bulk_poll_interval_s: float = Field(1.0, gt=0)
+    bulk_rows_per_s: float = Field(2000.0, gt=0)
     bulk_timeout_s: float = Field(3600.0, gt=0)
     max_write_batch: int = Field(10_000, ge=1)
 
