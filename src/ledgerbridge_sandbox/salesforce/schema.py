@@ -297,8 +297,6 @@ class ObjectDef:
         return {
             "actionOverrides": [],
             "activateable": False,
-            "associateEntityType": None,
-            "associateParentEntity": None,
             "childRelationships": [
                 {
                     "cascadeDelete": c.cascade_delete,
