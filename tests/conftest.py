@@ -79,6 +79,16 @@ def _scrub_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_structlog() -> Iterator[None]:
+    """Each test starts and ends with structlog's defaults (no stream left over from a CLI test)."""
+    import structlog
+
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """Run anyio-marked tests on asyncio only."""

@@ -41,15 +41,18 @@ def _argv(args: argparse.Namespace, port: int, data_name: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run both sandboxes until interrupted."""
+    from ledgerbridge_sandbox.netsuite.cli import add_arguments as ns_arguments
     from ledgerbridge_sandbox.netsuite.cli import build_server as build_ns
     from ledgerbridge_sandbox.salesforce.cli import build_server as build_sf
 
     args = parser().parse_args(argv)
     sf = build_sf(_argv(args, args.sf_port, "salesforce.db"))
-    ns = build_ns(_argv(args, args.ns_port, "netsuite.db"))
+    ns_parser = argparse.ArgumentParser()
+    ns_arguments(ns_parser)
+    ns = build_ns(ns_parser.parse_args(_argv(args, args.ns_port, "netsuite.db")))
 
     def ready(ports: list[int]) -> dict[str, Any] | None:
-        info = {"salesforce": sf.info_fn(ports[0]), "netsuite": ns.info_fn(ports[1])}
+        info = {"salesforce": sf.info_fn(ports[0]), "netsuite": ns.info(ports[1])}
         sys.stderr.write(f"Salesforce sandbox: {info['salesforce'].get('instance_url')}\n"
                          f"NetSuite sandbox:   {info['netsuite'].get('base_url')}\n"
                          "Press Ctrl-C to stop.\n")

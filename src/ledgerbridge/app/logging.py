@@ -25,6 +25,19 @@ def redact_processor(
     return redact(dict(event_dict))
 
 
+class _StderrProxy:
+    """Writes to whatever ``sys.stderr`` is at the time of the write (test runners swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(fmt: LogFormat = "console", level: str = "INFO", stream: TextIO | None = None) -> None:
     """Configure structlog and the standard library logging for the whole process.
 
@@ -33,7 +46,7 @@ def configure_logging(fmt: LogFormat = "console", level: str = "INFO", stream: T
         level: minimum level name.
         stream: where to write (default standard error).
     """
-    out = stream or sys.stderr
+    out: TextIO = stream or _StderrProxy()  # type: ignore[assignment]
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
                      else structlog.dev.ConsoleRenderer(colors=out.isatty()))
@@ -50,4 +63,5 @@ def configure_logging(fmt: LogFormat = "console", level: str = "INFO", stream: T
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=numeric, stream=out, format="%(levelname)s %(name)s: %(message)s", force=True)
+    logging.basicConfig(level=numeric, stream=out, format="%(levelname)s %(name)s: %(message)s",
+                        force=True)
