@@ -81,9 +81,9 @@ class NS:
     def customer(self, name: str = "Acme Corp", **extra: Any) -> str:
         return self.create("customer", {"companyName": name, "subsidiary": {"id": "2"}, **extra})
 
-    def item(self, item_id: str = "WIDGET-1", price: float = 100.0, rtype: str = "serviceSaleItem",
+    def item(self, item_id: str = "WIDGET-1", base_price: float = 100.0, rtype: str = "serviceSaleItem",
              **extra: Any) -> str:
-        return self.create(rtype, {"itemId": item_id, "basePrice": price, **extra})
+        return self.create(rtype, {"itemId": item_id, "basePrice": base_price, **extra})
 
     def order(self, customer: str, lines: list[dict[str, Any]], **extra: Any) -> str:
         return self.create("salesOrder", {"entity": {"id": customer}, "orderStatus": "B",
