@@ -342,8 +342,12 @@ async def test_writes_through_the_sandbox_org_arrive_with_sessions_checked_by_it
     state = SandboxState(SalesforceSandboxConfig(seed="empty", clock=ManualClock()))
     token = state.default_token()
     server, port = await start_pubsub_server(
-        state.org.changes, lambda t: state.sessions.user_of(t) is not None, state.org.schema,
-        org_id=state.org_id, keepalive_s=0.02)
+        state.org.changes,
+        lambda t: state.sessions.user_of(t) is not None,
+        state.org.schema,
+        org_id=state.org_id,
+        keepalive_s=0.02,
+    )
     channel = open_channel(f"127.0.0.1:{port}", secure=False)
 
     async def credentials() -> PubSubCredentials:
@@ -353,8 +357,9 @@ async def test_writes_through_the_sandbox_org_arrive_with_sessions_checked_by_it
         ctx = CallContext(state.org.user_id, client="someone")
         account = state.org.create(ctx, "Account", {"Name": "Acme Pub", "BillingCity": "Paris"})
         state.org.update(ctx, "Account", account, {"BillingCity": "Lyon"})
-        stream = CdcSubscriber(channel, credentials, MemoryReplayStore(), start_at=StartAt.EARLIEST
-                               ).subscribe(ACCOUNT_TOPIC)
+        stream = CdcSubscriber(
+            channel, credentials, MemoryReplayStore(), start_at=StartAt.EARLIEST
+        ).subscribe(ACCOUNT_TOPIC)
         batch = await _next_with_changes(stream)
         await stream.aclose()
         mine = [e for e in batch.events if account in e.record_ids]

@@ -7,8 +7,8 @@ re-authentication) the unit tests cover it over a scripted transport.
 from __future__ import annotations
 
 import pytest
+from sf_contract_support import AUTH_MODES, YieldingClock, configure, request_counts
 
-from conftest import AUTH_MODES, YieldingClock, configure, request_counts
 from ledgerbridge.core.errors import ErrorKind, NotFound, QuotaExhausted, ServerError
 from ledgerbridge.core.records import Priority, Write
 

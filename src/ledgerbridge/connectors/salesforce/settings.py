@@ -61,6 +61,7 @@ class SalesforceSettings(BaseSettings):
             job (rows ÷ speed) until the connection has measured its own jobs.
         bulk_timeout_s: Give up waiting for one Bulk job after this long.
         max_write_batch: The largest batch the engine should hand to ``upsert``.
+        compress_requests: gzip request bodies of 32 KiB and more.
     """
 
     model_config = SettingsConfigDict(env_prefix="LEDGERBRIDGE_SALESFORCE__", env_nested_delimiter="__",
@@ -92,6 +93,7 @@ class SalesforceSettings(BaseSettings):
     bulk_rows_per_s: float = Field(2000.0, gt=0)
     bulk_timeout_s: float = Field(3600.0, gt=0)
     max_write_batch: int = Field(10_000, ge=1)
+    compress_requests: bool = True
 
     @field_validator("login_url", "instance_url")
     @classmethod

@@ -76,3 +76,13 @@ def json_response(status: int, body: object, headers: dict[str, str] | None = No
                            headers={"Content-Type": "application/json;charset=UTF-8", **(headers or {})})
 
 
+
+
+def body_of(request: httpx2.Request) -> object:
+    """The decoded JSON body of a request (gzip undone)."""
+    import gzip
+
+    raw = request.content
+    if request.headers.get("Content-Encoding") == "gzip":
+        raw = gzip.decompress(raw)
+    return json.loads(raw)

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
-from sf_scripted import INSTANCE, Scripted, json_response
+from sf_scripted import INSTANCE, Scripted, body_of, json_response
 
 from ledgerbridge.core.errors import AuthError, ConcurrencyLimited, ErrorKind, QuotaExhausted, RequestRejected
 from ledgerbridge.core.records import Priority, Watermark, Write
@@ -225,7 +225,7 @@ async def test_upsert_by_external_id_uses_one_collections_call_aligned_with_inpu
     assert results[2].ok and not results[2].created
     sent = scripted.data_requests()[0]
     assert sent.headers["Sforce-Call-Options"] == "client=ledgerbridge"
-    assert json.loads(sent.content)["records"][1] == {
+    assert body_of(sent)["records"][1] == {
         "attributes": {"type": "Account"},
         "NetSuite_Id__c": "2",
     }
@@ -238,7 +238,7 @@ async def test_mixed_writes_travel_in_one_composite_call(
     scripted.token()
 
     def composite(request: httpx2.Request) -> httpx2.Response:
-        body = json.loads(request.content)
+        body = body_of(request)
         out = []
         for sub in body["compositeRequest"]:
             n = len(sub["body"]["records"])
@@ -275,7 +275,7 @@ async def test_mixed_writes_travel_in_one_composite_call(
     )
     assert all(r.ok for r in results) and [r.index for r in results] == [0, 1, 2]
     assert results[2].created
-    body = json.loads(scripted.data_requests()[0].content)
+    body = body_of(scripted.data_requests()[0])
     assert [s["method"] for s in body["compositeRequest"]] == ["POST", "PATCH", "PATCH"]
     assert body["allOrNone"] is False
 
@@ -287,7 +287,7 @@ async def test_1000_creates_fit_one_composite_of_five_collections(
     scripted.token()
 
     def composite(request: httpx2.Request) -> httpx2.Response:
-        subs = json.loads(request.content)["compositeRequest"]
+        subs = body_of(request)["compositeRequest"]
         return json_response(
             200,
             {
@@ -372,7 +372,7 @@ async def test_records_that_hit_unable_to_lock_row_are_resent_alone(
     writes = [Write({"Name": "a"}, id="001000000000001AAA"), Write({"Name": "b"}, id="001000000000002AAA")]
     results = await make_connector().upsert("Account", writes)
     assert all(r.ok for r in results)
-    resent = json.loads(scripted.data_requests()[1].content)["records"]
+    resent = body_of(scripted.data_requests()[1])["records"]
     assert [r["Id"] for r in resent] == ["001000000000002AAA"]
 
 
@@ -441,7 +441,7 @@ async def test_bulk_ingest_above_the_threshold_aligns_results(scripted: Scripted
     assert [r.ok for r in results] == [True, True, False, True, True, True]
     assert results[2].error is not None and results[2].error.code == "STRING_TOO_LONG"
     assert results[4].created and not results[3].created
-    create = json.loads(scripted.data_requests()[0].content)
+    create = body_of(scripted.data_requests()[0])
     assert create == {
         "object": "Account",
         "operation": "upsert",
@@ -646,3 +646,33 @@ async def test_capabilities_and_system(make_connector) -> None:
     assert conn.system == "salesforce"
     assert conn.capabilities.max_write_batch == 10_000 and conn.capabilities.upsert_by_external_id
     await conn.aclose()
+
+
+@pytest.mark.anyio
+async def test_large_request_bodies_are_gzipped(scripted: Scripted, make_connector, settings) -> None:
+    import gzip
+
+    scripted.token()
+
+    def composite(request: httpx2.Request) -> httpx2.Response:
+        assert request.headers["Content-Encoding"] == "gzip"
+        subs = json.loads(gzip.decompress(request.content))["compositeRequest"]
+        return json_response(
+            200,
+            {
+                "compositeResponse": [
+                    {
+                        "referenceId": s["referenceId"],
+                        "httpStatusCode": 200,
+                        "body": [{"id": "001000000000001AAA", "success": True, "errors": []}]
+                        * len(s["body"]["records"]),
+                    }
+                    for s in subs
+                ]
+            },
+        )
+
+    scripted.expect("POST", r"/composite$", composite)
+    conn = make_connector(settings.model_copy(update={"bulk_threshold": 5000}))
+    results = await conn.upsert("Account", [Write({"Name": f"Account number {i}"}) for i in range(1000)])
+    assert all(r.ok for r in results)
