@@ -12,6 +12,7 @@ import oauthlib.oauth1
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from netsuite_sandbox_support import NS
 
 from ledgerbridge_sandbox.netsuite import NetSuiteSandboxConfig, create_app
 from ledgerbridge_sandbox.netsuite.auth import (
@@ -21,8 +22,6 @@ from ledgerbridge_sandbox.netsuite.auth import (
 )
 from ledgerbridge_sandbox.netsuite.errors import INVALID_LOGIN_DETAIL
 from ledgerbridge_sandbox.netsuite.testing import TBAAuth
-
-from netsuite_sandbox_support import NS
 
 # Oracle help centre, "The Signature for Web Services and RESTlets" (reference §2.2).
 VECTOR = {
