@@ -21,21 +21,35 @@ class LocalNetSuiteRestApi(NetSuiteRestApi):
 
 
 async def main():
-    api = LocalNetSuiteRestApi(Config(account=INFO["account_id"], auth=TokenAuth(
-        consumer_key=INFO["consumer_key"], consumer_secret=INFO["consumer_secret"],
-        token_id=INFO["token_id"], token_secret=INFO["token_secret"])))
+    api = LocalNetSuiteRestApi(
+        Config(
+            account=INFO["account_id"],
+            auth=TokenAuth(
+                consumer_key=INFO["consumer_key"],
+                consumer_secret=INFO["consumer_secret"],
+                token_id=INFO["token_id"],
+                token_secret=INFO["token_secret"],
+            ),
+        )
+    )
     out = {}
-    created = await api.request("POST", "/record/v1/customer", json={
-        "companyName": "PyPI Client Co", "subsidiary": {"id": "2"}, "email": "ap@pypi.example"})
+    created = await api.request(
+        "POST",
+        "/record/v1/customer",
+        json={"companyName": "PyPI Client Co", "subsidiary": {"id": "2"}, "email": "ap@pypi.example"},
+    )
     out["create_status"] = created.status_code
     out["location"] = created.headers.get("location")
     cid = created.headers["location"].rsplit("/", 1)[1]
     out["get"] = await api.get(f"/record/v1/customer/{cid}")
     out["patch"] = await api.patch(f"/record/v1/customer/{cid}", json={"phone": "+1 512 555 0100"})
     out["after_patch"] = await api.get(f"/record/v1/customer/{cid}", params={"fields": "phone,companyName"})
-    out["put_create"] = await api.put("/record/v1/customer/eid:SF-PYPI-001", json={
-        "companyName": "Upserted Co", "subsidiary": {"id": "2"}})
-    out["put_update"] = await api.put("/record/v1/customer/eid:SF-PYPI-001", json={"email": "up@pypi.example"})
+    out["put_create"] = await api.put(
+        "/record/v1/customer/eid:SF-PYPI-001", json={"companyName": "Upserted Co", "subsidiary": {"id": "2"}}
+    )
+    out["put_update"] = await api.put(
+        "/record/v1/customer/eid:SF-PYPI-001", json={"email": "up@pypi.example"}
+    )
     out["upserted"] = await api.get("/record/v1/customer/eid:SF-PYPI-001")
     out["list"] = await api.get("/record/v1/customer", params={"q": 'companyName START_WITH "PyPI"'})
     out["page1"] = await api.suiteql("SELECT id, companyname FROM customer ORDER BY id", limit=2, offset=0)

@@ -22,8 +22,9 @@ class NS:
         self.clock = clock
         self.sb: Sandbox = app.state.sandbox
         cfg = self.sb.config
-        self.auth = TBAAuth(cfg.account_id, cfg.consumer_key, cfg.consumer_secret, cfg.token_id,
-                            cfg.token_secret, clock=clock)
+        self.auth = TBAAuth(
+            cfg.account_id, cfg.consumer_key, cfg.consumer_secret, cfg.token_id, cfg.token_secret, clock=clock
+        )
         self.http = TestClient(app, base_url="http://testserver/services/rest")
         self.http.auth = self.auth
 
@@ -70,8 +71,12 @@ class NS:
         body: dict[str, Any] = {"q": q}
         if params is not None:
             body["params"] = params
-        return self.post("/query/v1/suiteql", json=body, params={"limit": limit, "offset": offset},
-                         headers={"Prefer": "transient"})
+        return self.post(
+            "/query/v1/suiteql",
+            json=body,
+            params={"limit": limit, "offset": offset},
+            headers={"Prefer": "transient"},
+        )
 
     def rows(self, q: str, **kw: Any) -> list[dict[str, Any]]:
         r = self.query(q, **kw)
@@ -81,13 +86,19 @@ class NS:
     def customer(self, name: str = "Acme Corp", **extra: Any) -> str:
         return self.create("customer", {"companyName": name, "subsidiary": {"id": "2"}, **extra})
 
-    def item(self, item_id: str = "WIDGET-1", base_price: float = 100.0, rtype: str = "serviceSaleItem",
-             **extra: Any) -> str:
+    def item(
+        self,
+        item_id: str = "WIDGET-1",
+        base_price: float = 100.0,
+        rtype: str = "serviceSaleItem",
+        **extra: Any,
+    ) -> str:
         return self.create(rtype, {"itemId": item_id, "basePrice": base_price, **extra})
 
     def order(self, customer: str, lines: list[dict[str, Any]], **extra: Any) -> str:
-        return self.create("salesOrder", {"entity": {"id": customer}, "orderStatus": "B",
-                                          "item": {"items": lines}, **extra})
+        return self.create(
+            "salesOrder", {"entity": {"id": customer}, "orderStatus": "B", "item": {"items": lines}, **extra}
+        )
 
 
 def error_code(response: Any) -> str:

@@ -14,10 +14,16 @@ from ledgerbridge_sandbox.netsuite import NetSuiteSandboxConfig
 from ledgerbridge_sandbox.netsuite.testing import NetSuiteSandbox
 
 CONCURRENCY_BODY = {
-    "type": "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html", "title": "Bad Request", "status": 429,
+    "type": "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html",
+    "title": "Bad Request",
+    "status": 429,
     "o:errorCode": "USER_ERROR",
-    "o:errorDetails": [{"detail": "Concurrent request limit exceeded. Request blocked.",
-                        "o:errorCode": "CONCURRENCY_LIMIT_EXCEEDED"}],
+    "o:errorDetails": [
+        {
+            "detail": "Concurrent request limit exceeded. Request blocked.",
+            "o:errorCode": "CONCURRENCY_LIMIT_EXCEEDED",
+        }
+    ],
 }
 
 
@@ -62,11 +68,17 @@ def test_occupy_admin_hook(ns: NS) -> None:
 def test_governance_limits_reports_the_pool(make_ns: Any) -> None:
     ns = make_ns(concurrency_limit=15)
     assert ns.get("/system/v1/governanceLimits").json() == {
-        "accountConcurrencyLimit": 15, "accountUnallocatedConcurrencyLimit": 15, "integrationLimitType": "accountLimit"}
+        "accountConcurrencyLimit": 15,
+        "accountUnallocatedConcurrencyLimit": 15,
+        "integrationLimitType": "accountLimit",
+    }
     ns2 = make_ns(concurrency_limit=15, integration_concurrency_limit=5)
     assert ns2.get("/system/v1/governanceLimits").json() == {
-        "accountConcurrencyLimit": 15, "accountUnallocatedConcurrencyLimit": 10, "integrationConcurrencyLimit": 5,
-        "integrationLimitType": "integrationSpecific"}
+        "accountConcurrencyLimit": 15,
+        "accountUnallocatedConcurrencyLimit": 10,
+        "integrationConcurrencyLimit": 5,
+        "integrationLimitType": "integrationSpecific",
+    }
 
 
 def test_request_log_counts_by_route_template(ns: NS) -> None:
@@ -111,8 +123,10 @@ def test_unexpected_error_rate(ns: NS) -> None:
 def test_unexpected_error_after_the_write_committed(ns: NS) -> None:
     ns.sb.config.error_rate = 1.0
     ns.sb.config.error_after_write = True
-    r = ns.post("/record/v1/customer", json={"companyName": "Lost Reply Co", "subsidiary": {"id": "2"},
-                                              "externalId": "LOST-1"})
+    r = ns.post(
+        "/record/v1/customer",
+        json={"companyName": "Lost Reply Co", "subsidiary": {"id": "2"}, "externalId": "LOST-1"},
+    )
     assert r.status_code == 500
     ns.sb.config.error_rate = 0.0
     assert ns.get("/record/v1/customer/eid:LOST-1").json()["companyName"] == "Lost Reply Co"
@@ -175,7 +189,9 @@ def test_ui_edits_are_not_governed_and_mark_the_source(ns: NS) -> None:
     assert so.status_code == 400 and error_code(so) == "USER_ERROR"
     ns.sb.config.occupied_slots = 0
     item = ns.item()
-    so = admin.post("/ui/record/salesOrder", json={"entity": {"id": cid}, "item": {"items": [{"item": {"id": item}}]}})
+    so = admin.post(
+        "/ui/record/salesOrder", json={"entity": {"id": cid}, "item": {"items": [{"item": {"id": item}}]}}
+    )
     assert ns.record("salesOrder", so.json()["id"])["source"]["id"] == "userInterface"
     assert admin.patch(f"/ui/record/customer/{cid}", json={"phone": "5"}).status_code == 204
     assert admin.get(f"/ui/record/customer/{cid}").json()["phone"] == "5"

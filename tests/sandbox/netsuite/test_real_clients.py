@@ -35,8 +35,11 @@ def _client_python() -> Path:
     if marker.exists() and python.exists():
         return python
     subprocess.run([sys.executable, "-m", "venv", str(CLIENT_VENV)], check=True)
-    result = subprocess.run([str(CLIENT_VENV / "bin" / "pip"), "install", "-q", "netsuite==0.12.0"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(CLIENT_VENV / "bin" / "pip"), "install", "-q", "netsuite==0.12.0"],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot install netsuite==0.12.0 into {CLIENT_VENV.name}: {result.stderr[-400:]}")
     marker.write_text("ok\n")
@@ -55,8 +58,13 @@ def test_netsuite_pypi_client_against_running_sandbox() -> None:
                 assert r.status_code == 204
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
         env["NO_PROXY"] = "127.0.0.1,localhost"
-        proc = subprocess.run([str(python), str(CLIENT_SCRIPT), json.dumps(sandbox.info)], capture_output=True,
-                              text=True, timeout=120, env=env)
+        proc = subprocess.run(
+            [str(python), str(CLIENT_SCRIPT), json.dumps(sandbox.info)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         out = json.loads(proc.stdout.strip().splitlines()[-1])
         log = sandbox.requests()
@@ -75,7 +83,10 @@ def test_netsuite_pypi_client_against_running_sandbox() -> None:
     assert out["page1"]["count"] == 2 and out["page1"]["hasMore"] is True
     assert out["page1"]["totalResults"] == 5
     assert out["page2"]["offset"] == 2
-    assert {r["companyname"] for r in out["page1"]["items"] + out["page2"]["items"]} >= {"Seed Co 0", "Seed Co 1"}
+    assert {r["companyname"] for r in out["page1"]["items"] + out["page2"]["items"]} >= {
+        "Seed Co 0",
+        "Seed Co 1",
+    }
     assert all(r["links"] == [] and isinstance(r["id"], str) for r in out["page1"]["items"])
     assert out["delete"] is None
     assert "404" in out["after_delete"]
@@ -91,10 +102,14 @@ class OAuthlibSigner(httpx2.Auth):
 
     def auth_flow(self, request: httpx2.Request) -> Any:
         client = oauthlib.oauth1.Client(
-            self.cfg.consumer_key, client_secret=self.cfg.consumer_secret,
-            resource_owner_key=self.cfg.token_id, resource_owner_secret=self.cfg.token_secret,
-            signature_method=oauthlib.oauth1.SIGNATURE_HMAC_SHA256, realm=self.cfg.account_id,
-            timestamp=str(int(self.cfg.clock.now().timestamp())))
+            self.cfg.consumer_key,
+            client_secret=self.cfg.consumer_secret,
+            resource_owner_key=self.cfg.token_id,
+            resource_owner_secret=self.cfg.token_secret,
+            signature_method=oauthlib.oauth1.SIGNATURE_HMAC_SHA256,
+            realm=self.cfg.account_id,
+            timestamp=str(int(self.cfg.clock.now().timestamp())),
+        )
         _, headers, _ = client.sign(str(request.url), request.method)
         request.headers["Authorization"] = headers["Authorization"]
         yield request
@@ -105,26 +120,39 @@ async def test_oauthlib_signed_calls_in_process(clock: Any) -> None:
     config = NetSuiteSandboxConfig(account_id="7654321_SB2", clock=clock)
     app = create_app(config)
     transport = httpx2.ASGITransport(app=app)
-    async with httpx2.AsyncClient(transport=transport, base_url="https://7654321-sb2.suitetalk.api.netsuite.com",
-                                  auth=OAuthlibSigner(config)) as c:
+    async with httpx2.AsyncClient(
+        transport=transport,
+        base_url="https://7654321-sb2.suitetalk.api.netsuite.com",
+        auth=OAuthlibSigner(config),
+    ) as c:
         rest = "/services/rest/record/v1"
         r = await c.post(f"{rest}/customer", json={"companyname": "Signed Co", "subsidiary": {"id": 2}})
         assert r.status_code == 204
         location = r.headers["location"]
-        assert location.startswith("https://7654321-sb2.suitetalk.api.netsuite.com/services/rest/record/v1/customer/")
+        assert location.startswith(
+            "https://7654321-sb2.suitetalk.api.netsuite.com/services/rest/record/v1/customer/"
+        )
         cid = location.rsplit("/", 1)[1]
         assert (await c.get(f"{rest}/customer/{cid}")).json()["companyName"] == "Signed Co"
         assert (await c.patch(f"{rest}/customer/{cid}", json={"email": "a@b.example"})).status_code == 204
-        assert (await c.put(f"{rest}/customer/eid:OAUTHLIB-1", json={"companyName": "Up Co",
-                                                                     "subsidiary": {"id": "2"}})).status_code == 204
+        assert (
+            await c.put(
+                f"{rest}/customer/eid:OAUTHLIB-1", json={"companyName": "Up Co", "subsidiary": {"id": "2"}}
+            )
+        ).status_code == 204
         r = await c.get(f"{rest}/customer", params={"q": 'email IS "a@b.example"', "limit": 5})
         assert [i["id"] for i in r.json()["items"]] == [cid]
         rows = []
         for offset in (0, 1):
-            r = await c.post("/services/rest/query/v1/suiteql", params={"limit": 1, "offset": offset},
-                             headers={"Prefer": "transient"},
-                             json={"q": "SELECT companyname FROM customer WHERE companyname LIKE ? ORDER BY id",
-                                   "params": ["%Co"]})
+            r = await c.post(
+                "/services/rest/query/v1/suiteql",
+                params={"limit": 1, "offset": offset},
+                headers={"Prefer": "transient"},
+                json={
+                    "q": "SELECT companyname FROM customer WHERE companyname LIKE ? ORDER BY id",
+                    "params": ["%Co"],
+                },
+            )
             assert r.status_code == 200, r.text
             rows += r.json()["items"]
         assert [row["companyname"] for row in rows] == ["Signed Co", "Up Co"]
