@@ -90,15 +90,13 @@ def format_datetime(value: datetime) -> str:
 
 
 def soql_datetime(value: datetime) -> str:
-    """A SOQL datetime literal, unquoted, in UTC: ``2024-01-01T00:00:00Z`` (§4).
+    """A SOQL datetime literal, unquoted, in UTC, whole seconds: ``2024-01-01T00:00:00Z`` (§4).
 
-    Sub-second precision is kept (``.123Z``); SOQL accepts fractional seconds and truncating
-    would make a ``>=`` watermark skip nothing but re-read more than needed.
+    The documented literal forms have no fractional seconds, so the value is floored to the
+    second; with ``>=`` filters that only widens the window (an overlap the engine drops).
     """
     utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    base = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    ms = utc.microsecond // 1000
-    return f"{base}.{ms:03d}Z" if ms else f"{base}Z"
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def soql_string(value: str) -> str:

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx2
 
@@ -78,7 +79,7 @@ def json_response(status: int, body: object, headers: dict[str, str] | None = No
 
 
 
-def body_of(request: httpx2.Request) -> object:
+def body_of(request: httpx2.Request) -> Any:
     """The decoded JSON body of a request (gzip undone)."""
     import gzip
 
