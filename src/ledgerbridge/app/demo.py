@@ -17,60 +17,38 @@ from pathlib import Path
 import structlog
 
 from ledgerbridge.app.sandboxes import SandboxProcess, start_sandbox
+from ledgerbridge.app.templates import (
+    SANDBOX_NETSUITE_URL,
+    SANDBOX_SALESFORCE_URL,
+    connections_yaml,
+    get_template,
+)
 from ledgerbridge.app.wiring import Runtime
 from ledgerbridge.core.errors import LedgerBridgeError
 from ledgerbridge.core.records import Priority, Write
 
 log = structlog.get_logger("ledgerbridge.demo")
 
-DEMO_LINKS = """\
-links:
-  accounts:
-    salesforce: Account
-    netsuite: customer
-    direction: both
-    ids: {salesforce_external_id: NetSuite_Id__c}
-    fields:
-      - {salesforce: Name, netsuite: companyName, conflict: salesforce}
-      - {salesforce: Phone, netsuite: phone, conflict: salesforce}
-      - {salesforce: Website, netsuite: url, conflict: salesforce}
-      - {salesforce: Credit_Limit__c, netsuite: creditLimit, conflict: netsuite}
-      - {netsuite: subsidiary, value: {id: "1"}, direction: to_netsuite}
-    match:
-      keys: [{salesforce: Website, netsuite: url, normalise: domain}]
-      fuzzy: {name: {salesforce: Name, netsuite: companyName}, auto: 92, review: 75}
-    triggers: [{interval: 5s}]
-"""
+DEMO_TEMPLATES = ("accounts-customers", "catalog-pricing")
 
 
-def demo_config_text(sf: dict[str, object], ns: dict[str, object], state_url: str) -> str:
-    """The demo's ``ledgerbridge.yaml`` for sandboxes that reported ``sf`` and ``ns``."""
-    return f"""\
-# Written by `ledgerbridge demo` for the local sandboxes.
-connections:
-  salesforce:
-    instance_url: {sf["instance_url"]}
-    api_version: "{sf.get("api_version", "62.0")}"
-    auth:
-      mode: password
-      client_id: {sf["client_id"]}
-      client_secret: ${{LB_DEMO_SF_SECRET:-{sf["client_secret"]}}}
-      username: {sf["username"]}
-      password: ${{LB_DEMO_SF_PASSWORD:-{sf["password"]}}}
-      security_token: ${{LB_DEMO_SF_TOKEN:-{sf.get("security_token", "")}}}
-  netsuite:
-    account_id: "{ns["account_id"]}"
-    base_url: {ns["base_url"]}
-    auth:
-      mode: tba
-      consumer_key: ${{LB_DEMO_NS_CK:-{ns["consumer_key"]}}}
-      consumer_secret: ${{LB_DEMO_NS_CS:-{ns["consumer_secret"]}}}
-      token_id: ${{LB_DEMO_NS_TK:-{ns["token_id"]}}}
-      token_secret: ${{LB_DEMO_NS_TS:-{ns["token_secret"]}}}
-    concurrency: 4
-state:
-  url: {state_url}
-{DEMO_LINKS}"""
+def _links_of(body: str) -> str:
+    """The entries under a template's ``links:`` key (comments before it dropped)."""
+    lines = body.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.rstrip() == "links:")
+    return "\n".join(lines[start + 1:]) + "\n"
+
+
+def demo_config_text(sf: dict[str, object], ns: dict[str, object], state_url: str,
+                     templates: tuple[str, ...] = DEMO_TEMPLATES) -> str:
+    """The demo's ``ledgerbridge.yaml``: the shipped templates, pointed at the running sandboxes."""
+    links = "".join(_links_of(get_template(name).body) for name in templates)
+    return (
+        f"# Written by `ledgerbridge demo`: templates {', '.join(templates)} on the local sandboxes.\n"
+        "version: 1\n"
+        + connections_yaml(sandbox=True, salesforce_url=str(sf.get("instance_url", SANDBOX_SALESFORCE_URL)),
+                           netsuite_url=str(ns.get("base_url", SANDBOX_NETSUITE_URL)))
+        + f"state:\n  url: \"{state_url}\"\n\nlinks:\n{links}")
 
 
 @dataclass

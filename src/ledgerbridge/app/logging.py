@@ -65,3 +65,6 @@ def configure_logging(fmt: LogFormat = "console", level: str = "INFO", stream: T
     )
     logging.basicConfig(level=numeric, stream=out, format="%(levelname)s %(name)s: %(message)s",
                         force=True)
+    # Per-request lines of the HTTP client and migration chatter are for debugging only.
+    for noisy in ("httpx2", "httpx", "httpcore", "alembic", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))

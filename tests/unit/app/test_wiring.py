@@ -21,14 +21,13 @@ def test_demo_config_is_valid_and_maps_to_connector_settings(tmp_path: Path) -> 
     cfg = loaded.config
     assert cfg.connections.salesforce is not None and cfg.connections.netsuite is not None
     sf = salesforce_settings(cfg.connections.salesforce, upsert_key_field="NetSuite_Id__c")
-    assert sf.auth_mode == "password" and sf.instance_url == "http://127.0.0.1:8701"
-    assert sf.password is not None and sf.password.get_secret_value() == "pw"
-    assert sf.security_token is not None and sf.security_token.get_secret_value() == "tok"
+    assert sf.auth_mode == "password" and sf.login_url == "http://127.0.0.1:8701"
+    assert sf.password is not None and sf.password.get_secret_value()
     assert sf.upsert_key_field == "NetSuite_Id__c"
     ns = netsuite_settings(cfg.connections.netsuite)
-    assert ns.auth_mode == "tba" and ns.account_id == "1234567" and ns.concurrency_share == 4
-    assert ns.token_secret is not None and ns.token_secret.get_secret_value() == "ts"
-    assert "accounts" in cfg.links
+    assert ns.auth_mode == "tba" and ns.account_id == "1234567" and ns.base_url == "http://127.0.0.1:8702"
+    assert ns.token_secret is not None and ns.token_secret.get_secret_value()
+    assert {"accounts", "contacts", "items"} <= set(cfg.links)
 
 
 def test_m2m_algorithm_and_key_file_reach_the_netsuite_settings(tmp_path: Path) -> None:
