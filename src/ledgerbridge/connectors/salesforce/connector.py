@@ -234,6 +234,10 @@ class SalesforceConnector:
         last = since
         async for page in self.query_pages(soql, operation="read_changes", priority=priority):
             records = [parse_record(r, object) for r in page.records]
+            if since is not None:
+                # SOQL literals have whole seconds (the filter is floored): drop the sub-second
+                # overlap so the port's "at or after since" holds exactly.
+                records = [r for r in records if r.modified_at is None or r.modified_at >= since.at]
             last = watermark_of(records) or last
             _log.debug("salesforce.page.read", object=object, n=len(records), done=page.done)
             yield ReadPage(records=records, watermark=last, has_more=not page.done)
@@ -243,10 +247,13 @@ class SalesforceConnector:
         """Deleted records (recycle bin) since ``since``, with merge winners (``merged_into``)."""
         schema = await self.describe(object)
         soql = deleted_soql(object, since, with_master=schema.field("MasterRecordId") is not None)
-        return [parse_deleted(r, object)
-                async for page in self.query_pages(soql, query_all=True, operation="read_deleted",
-                                                   priority=priority)
-                for r in page.records]
+        deleted = [parse_deleted(r, object)
+                   async for page in self.query_pages(soql, query_all=True, operation="read_deleted",
+                                                      priority=priority)
+                   for r in page.records]
+        if since is None:
+            return deleted
+        return [d for d in deleted if d.deleted_at is None or d.deleted_at >= since.at]
 
     async def _read_in(self, object: str, field: str, values: Sequence[str], fields: Sequence[str] | None,
                        operation: str, priority: Priority) -> list[Record]:
