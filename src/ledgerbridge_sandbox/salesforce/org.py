@@ -695,7 +695,7 @@ class Org:
         self, ctx: CallContext, obj: ObjectDef, rec: Record, values: dict[str, Any], creating: bool
     ) -> None:
         rule = _DUPLICATE_RULES.get(obj.name)
-        if not self.config.duplicate_rules or rule is None or ctx.api != "rest":
+        if not self.config.duplicate_rules or rule is None or ctx.api not in ("rest", "bulkapi"):
             return
         field_name, rule_name, match_rule = rule
         if field_name not in values or rec.get(field_name) is None:

@@ -29,6 +29,7 @@ from ledgerbridge_sandbox.salesforce.values import format_datetime
 
 SEEDS = ("empty", "demo")
 _RATES = {"USD": 1.0, "EUR": 0.92, "GBP": 0.79, "CAD": 1.36}
+_ID_BLOCK = 1024
 _OPPORTUNITY_KINDS = ["Expansion", "New Business", "Renewal", "Upgrade", "Pilot"]
 _STAGE_WEIGHTS = [12, 10, 9, 9, 7, 6, 8, 7, 20, 12]
 
@@ -40,6 +41,8 @@ class _Seeder:
         self.rng = random.Random(seed_number * 7919 + 17)
         self.buffers: dict[str, list[Record]] = {}
         self.user_id = ""
+        self._next_seq = 0
+        self._end_seq = 0
 
     def stamp(self, days_back: float) -> str:
         return format_datetime(self.now - timedelta(days=days_back))
@@ -53,7 +56,11 @@ class _Seeder:
         modified: str | None = None,
     ) -> Record:
         obj = self.org.schema.objects[type_name]
-        rid = ids.make_id(obj.key_prefix, self.org.store.next_sequence())
+        if self._next_seq >= self._end_seq:  # reserve ids in blocks: one metadata write per block
+            self._next_seq = self.org.store.next_sequence(_ID_BLOCK)
+            self._end_seq = self._next_seq + _ID_BLOCK
+        rid = ids.make_id(obj.key_prefix, self._next_seq)
+        self._next_seq += 1
         rec: Record = {"Id": rid, "IsDeleted": False}
         for f in obj.fields.values():
             if f.type == "boolean":
