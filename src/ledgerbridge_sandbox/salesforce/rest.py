@@ -7,15 +7,23 @@ update/delete, 200/201/300 upsert, array error bodies).
 
 from __future__ import annotations
 
+import hashlib
+from email.utils import format_datetime as format_datetime_http
+from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ledgerbridge_sandbox.salesforce.errors import ApiError, MultipleChoices, not_found
 from ledgerbridge_sandbox.salesforce.org import CallContext
-from ledgerbridge_sandbox.salesforce.responses import empty_response, endpoint, json_body, json_response
+from ledgerbridge_sandbox.salesforce.responses import (
+    dumps,
+    empty_response,
+    endpoint,
+    json_body,
+    json_response,
+)
 from ledgerbridge_sandbox.salesforce.soql.service import batch_size_from_header
 from ledgerbridge_sandbox.salesforce.state import SandboxState
 
@@ -137,10 +145,30 @@ async def record_count(request: Request) -> Response:
     return json_response(request, {"sObjects": out})
 
 
+def _cached_describe(request: Request, data: Any) -> Response:
+    """A describe result with ``ETag``/``Last-Modified``; 304 when ``If-Modified-Since`` or
+    ``If-None-Match`` shows the client's copy is current (reference §3.1)."""
+    state = state_of(request)
+    etag = '"' + hashlib.sha1(dumps(data)).hexdigest()[:8] + '"'
+    stamp = state.schema_loaded.replace(microsecond=0)
+    headers = {"ETag": etag, "Last-Modified": format_datetime_http(stamp, usegmt=True)}
+    if request.headers.get("if-none-match") == etag:
+        return empty_response(304, headers)
+    since = request.headers.get("if-modified-since")
+    if since:
+        try:
+            when = parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None and when.tzinfo is not None and stamp <= when:
+            return empty_response(304, headers)
+    return json_response(request, data, headers=headers)
+
+
 @endpoint
 async def describe_global(request: Request) -> Response:
     """``GET /sobjects``: describeGlobal."""
-    return json_response(request, state_of(request).org.schema.describe_global(_version(request)))
+    return _cached_describe(request, state_of(request).org.schema.describe_global(_version(request)))
 
 
 @endpoint
@@ -174,7 +202,7 @@ async def sobject_root(request: Request) -> Response:
 async def describe(request: Request) -> Response:
     """``GET /sobjects/{Type}/describe``."""
     obj = state_of(request).org.object(request.path_params["sobject"])
-    return json_response(request, obj.describe(_version(request)))
+    return _cached_describe(request, obj.describe(_version(request)))
 
 
 @endpoint
@@ -277,8 +305,3 @@ async def query_more(request: Request) -> Response:
     if not locator or not offset.isdigit():
         raise ApiError.single(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
     return json_response(request, state_of(request).queries.more(locator, int(offset), _version(request)))
-
-
-def record_location(version: str, type_name: str, rid: str) -> str:
-    """``/services/data/vNN.0/sobjects/Type/Id`` with the id URL-quoted."""
-    return f"/services/data/v{version}/sobjects/{type_name}/{quote(rid)}"

@@ -35,6 +35,7 @@ class SandboxState:
     def __init__(self, config: SalesforceSandboxConfig | None = None) -> None:
         self.config = config or SalesforceSandboxConfig()
         self.org = Org(self.config)
+        self.schema_loaded = self.config.clock.now()
         if not self.org.is_seeded():
             seed_org(self.org, self.config.seed, self.config.scale, self.config.seed_number)
         self.sessions = Sessions(

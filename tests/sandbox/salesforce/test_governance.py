@@ -180,3 +180,14 @@ async def test_user_schema_file_adds_fields_and_objects(tmp_path: object) -> Non
         assert rows["records"][0]["Invoices__r"]["records"][0]["Total__c"] == 12.5
         bad = await a.post("/sobjects/Account", json={"Name": "T", "Segment__c": "XL"})
         assert bad.json()[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+
+
+async def test_describe_answers_304_when_unchanged(api: Api) -> None:
+    first = await api.get("/sobjects/Account/describe")
+    etag, stamp = first.headers["etag"], first.headers["last-modified"]
+    assert stamp.endswith("GMT")
+    assert (await api.get("/sobjects/Account/describe", headers={"If-None-Match": etag})).status_code == 304
+    r = await api.get("/sobjects", headers={"If-Modified-Since": stamp})
+    assert r.status_code == 304 and r.content == b""
+    old = "Fri, 14 Aug 2020 20:53:02 GMT"
+    assert (await api.get("/sobjects", headers={"If-Modified-Since": old})).status_code == 200

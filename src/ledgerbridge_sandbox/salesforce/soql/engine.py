@@ -76,6 +76,7 @@ _TYPE_HINT = (
     "If you are attempting to use a custom object, be sure to append the '__c' after the entity name. "
     "Please reference your WSDL or the describe call for the appropriate names."
 )
+MAX_OFFSET = 2000  # SOQL OFFSET cap
 _FIELDS_LIMIT = 200  # FIELDS(ALL)/FIELDS(CUSTOM) need LIMIT <= 200 (reference §4)
 
 
@@ -571,6 +572,8 @@ class Plan:
         self.query = query
         self.obj = obj
         self.include_deleted = include_deleted
+        if query.offset is not None and query.offset > MAX_OFFSET:
+            raise QueryError("NUMBER_OUTSIDE_VALID_RANGE", f"Maximum SOQL offset allowed is {MAX_OFFSET}")
         self.binder = Binder(org, query, obj, include_deleted)
         self.where = self.binder.condition(query.where) if query.where is not None else None
         self.is_count = (
