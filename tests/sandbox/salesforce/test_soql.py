@@ -273,4 +273,6 @@ async def test_query_all_sees_deleted_rows(api: Api) -> None:
 async def test_offset_is_capped_at_2000(api: Api) -> None:
     r = await api.get("/query", params={"q": "SELECT Id FROM Account LIMIT 10 OFFSET 2001"})
     assert r.status_code == 400
-    assert r.json() == [{"errorCode": "NUMBER_OUTSIDE_VALID_RANGE", "message": "Maximum SOQL offset allowed is 2000"}]
+    assert r.json() == [
+        {"errorCode": "NUMBER_OUTSIDE_VALID_RANGE", "message": "Maximum SOQL offset allowed is 2000"}
+    ]
