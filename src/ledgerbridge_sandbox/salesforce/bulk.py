@@ -33,7 +33,7 @@ from ledgerbridge_sandbox.salesforce.responses import (
     read_body,
 )
 from ledgerbridge_sandbox.salesforce.soql.engine import Plan, bind
-from ledgerbridge_sandbox.salesforce.soql.parser import FuncCall, Query
+from ledgerbridge_sandbox.salesforce.soql.parser import FieldRef, FuncCall, Query
 from ledgerbridge_sandbox.salesforce.values import format_datetime
 
 if TYPE_CHECKING:
@@ -416,6 +416,10 @@ class BulkJobs:
             unsupported = "Parent-to-child relationship queries"
         elif any(isinstance(s.expr, FuncCall) for s in q.select):
             unsupported = "Functions in the SELECT list"
+        elif any(
+            plan.binder.path(s.expr).field.type == "address" for s in q.select if isinstance(s.expr, FieldRef)
+        ):
+            unsupported = "Compound address fields"
         if unsupported:
             raise _job_error("API_ERROR", f"{unsupported} are not supported by Bulk API 2.0 query")
 
