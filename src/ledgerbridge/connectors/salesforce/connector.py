@@ -119,8 +119,10 @@ class SalesforceConnector:
         self._http = http
         self._clock: Clock = clock or SystemClock()
         self.metrics = metrics or default_metrics()
-        self.retry = retry or RetryPolicy(metrics=self.metrics,
-                                          sleep=clock.sleep if clock is not None else None)
+        # A test clock's sleep is honoured (and instant); the real clock is left to the policy,
+        # so that retry test mode (transport.retry.set_testing) can skip its waits.
+        fake_sleep = None if clock is None or isinstance(clock, SystemClock) else clock.sleep
+        self.retry = retry or RetryPolicy(metrics=self.metrics, sleep=fake_sleep)
         self.allocation = allocation or DailyAllocation(system=SYSTEM,
                                                         reserve_fraction=settings.reserve_fraction,
                                                         clock=self._clock)
