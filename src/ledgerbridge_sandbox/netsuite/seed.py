@@ -567,9 +567,9 @@ class _Demo:
                 day = first_day + timedelta(days=rng.randint(0, max(0, (self.today - first_day).days - 1)))
                 lines = self._lines(customer, rng.choice([1, 2, 2, 3, 4]))
                 discount = rng.choice(self.discounts) if rng.random() < 0.12 else None
-                if discount is not None and not isinstance(discount[1]["rate"], str):
-                    if sum(ln["amount"] for ln in lines) < 2 * abs(float(discount[1]["rate"])):
-                        discount = None
+                fixed = discount is not None and not isinstance(discount[1]["rate"], str)
+                if fixed and sum(ln["amount"] for ln in lines) < 2 * abs(float(discount[1]["rate"])):  # type: ignore[index]
+                    discount = None
                 so_id = self.w.new_id("salesOrder")
                 so = self._header("salesOrder", cust_id, customer, day, lines, discount=discount)
                 so["orderStatus"] = "B"

@@ -31,7 +31,7 @@ from ledgerbridge_sandbox.netsuite.app import Sandbox, create_app
 from ledgerbridge_sandbox.netsuite.clock import Clock
 from ledgerbridge_sandbox.netsuite.config import NetSuiteSandboxConfig
 from ledgerbridge_sandbox.serve import ServerThread
-from ledgerbridge_sandbox.tls import ensure_tls_files
+from ledgerbridge_sandbox.tls import client_ssl_context, ensure_tls_files
 
 
 class TBAAuth(httpx2.Auth):
@@ -187,7 +187,7 @@ class NetSuiteSandbox:
         return TBAAuth.from_info(self.info, **kwargs)
 
     def _verify(self) -> Any:
-        return str(self.directory / "tls" / "ca.pem") if self.tls else True
+        return client_ssl_context(self.directory / "tls" / "ca.pem") if self.tls else True
 
     def client(self, **kwargs: Any) -> httpx2.Client:
         """An ``httpx2.Client`` on ``rest_url``, signing with TBA (pass ``auth=`` to override)."""

@@ -14,7 +14,12 @@ from ledgerbridge_sandbox.netsuite import ManualClock, NetSuiteSandboxConfig, cr
 def test_empty_seed_has_only_lists(ns: NS) -> None:
     counts = dict(ns.sb.store.query("SELECT type, COUNT(*) FROM records GROUP BY type"))
     assert counts == {"currency": 4, "subsidiary": 5, "term": 5, "priceLevel": 5, "customerStatus": 11}
-    assert [r["symbol"] for r in ns.rows("SELECT symbol FROM currency ORDER BY id")] == ["USD", "GBP", "CAD", "EUR"]
+    assert [r["symbol"] for r in ns.rows("SELECT symbol FROM currency ORDER BY id")] == [
+        "USD",
+        "GBP",
+        "CAD",
+        "EUR",
+    ]
 
 
 def test_demo_draws_customers_contacts_and_items_from_the_shared_company(demo: NS) -> None:
@@ -24,8 +29,10 @@ def test_demo_draws_customers_contacts_and_items_from_the_shared_company(demo: N
     absent = {c.name for c in company.companies if c.netsuite_presence == "none"}
     assert names == expected and not names & absent
     near = next(c for c in company.companies if c.netsuite_presence == "near" and c.netsuite_name != c.name)
-    row = demo.rows("SELECT phone, BUILTIN.DF(currency) cur FROM customer WHERE companyname = ?",
-                    params=[near.netsuite_name])[0]
+    row = demo.rows(
+        "SELECT phone, BUILTIN.DF(currency) cur FROM customer WHERE companyname = ?",
+        params=[near.netsuite_name],
+    )[0]
     assert row == {"phone": near.netsuite_phone, "cur": near.currency}
     emails = {r["email"] for r in demo.rows("SELECT email FROM contact")}
     assert {p.email for c in company.companies if c.netsuite_presence != "none" for p in c.contacts} == emails
@@ -42,15 +49,21 @@ def test_demo_has_the_receivables_story(demo: NS) -> None:
         return int(demo.rows(q)[0]["n"])
 
     assert count("SELECT COUNT(*) n FROM transaction WHERE type = 'CustInvc' AND daysoverduesearch > 0") > 0
-    assert count("SELECT COUNT(*) n FROM transaction WHERE type = 'CustInvc' AND foreignamountpaid > 0 "
-                 "AND foreignamountunpaid > 0") > 0
+    assert (
+        count(
+            "SELECT COUNT(*) n FROM transaction WHERE type = 'CustInvc' AND foreignamountpaid > 0 "
+            "AND foreignamountunpaid > 0"
+        )
+        > 0
+    )
     assert count("SELECT COUNT(*) n FROM transaction WHERE type = 'CustInvc' AND status = 'B'") > 0
     assert count("SELECT COUNT(*) n FROM transaction WHERE type = 'Opprtnty' AND status = 'A'") > 0
     assert count("SELECT COUNT(*) n FROM customer WHERE oncredithold = 'T'") > 0
     assert count("SELECT COUNT(*) n FROM customer WHERE searchstage = 'Prospect'") > 0
     assert count("SELECT COUNT(*) n FROM employee WHERE issalesrep = 'T'") >= 5
     assert demo.rows("SELECT entityid FROM employee WHERE title = 'Customer Success Manager'") == [
-        {"entityid": "Grace Wright"}]
+        {"entityid": "Grace Wright"}
+    ]
     assert count("SELECT COUNT(DISTINCT currency) n FROM transaction") == 4
 
 
@@ -62,12 +75,12 @@ def test_demo_is_consistent_with_the_business_rules(demo: NS) -> None:
     before = _snapshot(demo)
     rules = demo.sb.records.rules
     with demo.sb.store.transaction():
-        for (rtype, rid) in list(before):
+        for rtype, rid in list(before):
             if rtype == "invoice":
                 rules.recompute_invoice(rid)
             elif rtype == "salesOrder":
                 rules.recompute_order_billing(rid)
-        for (rtype, rid) in list(before):
+        for rtype, rid in list(before):
             if rtype == "customer":
                 rules.recompute_customer(rid)
     after = _snapshot(demo)
