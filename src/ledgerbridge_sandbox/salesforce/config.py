@@ -14,8 +14,9 @@ from pathlib import Path
 from ledgerbridge_sandbox.salesforce.clock import Clock
 
 DEFAULT_PORT = 8701
-DEFAULT_API_VERSION = "62.0"  # Winter '25
+DEFAULT_API_VERSION = "62.0"  # Winter '25: the version the sandbox advertises
 MIN_API_VERSION = 50
+LATEST_API_VERSION = 66  # Spring '26, the newest release in the reference (§2); served too
 DEFAULT_CLIENT_ID = "3MVG9LedgerBridgeSandboxConsumerKey.0000000000000000000000000000"
 DEFAULT_CLIENT_SECRET = "LBSANDBOXSECRET0000000000000000000000000000000000000000000000001"
 DEFAULT_USERNAME = "integration@ledgerbridge.sandbox"
@@ -77,7 +78,8 @@ class SalesforceSandboxConfig:
         scale: when set, the demo seed generates this many accounts (with contacts and
             opportunities) instead of its default size.
         seed_number: random seed of the generated data.
-        api_version: the newest API version served (``/services/data/`` lists 50.0 up to it).
+        api_version: the API version the sandbox advertises (start-up line, SOAP login); every
+            version from 50.0 to the newest release (at least this one) is served.
         client_id, client_secret: the connected app's consumer key and secret.
         username, password, security_token: the integration user's login.
         jwt_certificate_file: PEM certificate or public key trusted for JWT bearer; when
@@ -134,6 +136,6 @@ class SalesforceSandboxConfig:
 
     @property
     def api_versions(self) -> list[str]:
-        """Every API version served, oldest first."""
-        newest = int(float(self.api_version))
+        """Every API version served (50.0 up to the newest release), oldest first."""
+        newest = max(int(float(self.api_version)), LATEST_API_VERSION)
         return [f"{v}.0" for v in range(MIN_API_VERSION, newest + 1)]

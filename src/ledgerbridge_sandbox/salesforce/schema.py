@@ -187,13 +187,8 @@ class FieldDef:
 
 
 def _extra_type_info(f: FieldDef) -> str | None:
-    if f.type == "textarea":
-        return "plaintextarea"
-    if f.type == "reference" and f.name in {"OwnerId", "CreatedById", "LastModifiedById"}:
-        return None
-    if f.type == "url":
-        return None
-    return None
+    # Text areas are "plaintextarea" (or "richtextarea"); other types carry no extra info here.
+    return "plaintextarea" if f.type == "textarea" else None
 
 
 @dataclass
