@@ -272,3 +272,12 @@ async def test_read_by_ids_skips_unknown_and_malformed_ids(connect) -> None:
         "Account", [created[0].id or "", "001000000000000AAA", "junk"], fields=["Name"]
     )
     assert [r.id for r in got] == [created[0].id]
+
+
+async def test_a_bulk_job_refused_as_a_whole_fails_every_row_as_a_value(connect) -> None:
+    conn = connect(bulk_threshold=2)
+    writes = [Write({"Name": f"A{i}", "Bogus__c": "x"}, external_id=f"B-{i}") for i in range(3)]
+    results = await conn.upsert("Account", writes)
+    assert [r.index for r in results] == [0, 1, 2]
+    assert all(r.error is not None and r.error.kind is ErrorKind.CONFIG for r in results)
+    assert results[0].error is not None and "Bogus__c" in results[0].error.message

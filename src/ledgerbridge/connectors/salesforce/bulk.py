@@ -144,7 +144,8 @@ class BulkApi:
         info = await self._wait("ingest", job.id, priority, len(rows))
         if info.state == "Failed" and info.n_processed == 0:
             reason = info.error_message or "the job failed"
-            return [WriteResult(i, error=RecordError(ErrorKind.RECORD, "BULK_JOB_FAILED", reason))
+            # The job as a whole was refused (typically an unknown column): a mapping problem.
+            return [WriteResult(i, error=RecordError(ErrorKind.CONFIG, "BULK_JOB_FAILED", reason))
                     for i in range(len(rows))]
         n_ok = info.n_processed - info.n_failed
         successful = await self._result_csv(job.id, "successfulResults", priority) if n_ok > 0 else []

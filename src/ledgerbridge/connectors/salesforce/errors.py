@@ -108,6 +108,10 @@ ERROR_CODES: Mapping[str, ErrorRule] = {
     "INVALID_FIELD_FOR_INSERT_UPDATE": ErrorRule(ErrorKind.RECORD, RequestRejected,
                                                  "drop read-only fields from the mapping"),
     "DUPLICATE_VALUE": ErrorRule(ErrorKind.RECORD, RequestRejected, "upsert by the unique field instead"),
+    # the same external id twice in one upsert request (not in the reference; Salesforce's
+    # "Duplicate external id specified")
+    "DUPLICATE_EXTERNAL_ID": ErrorRule(ErrorKind.RECORD, RequestRejected,
+                                       "send each external id once per batch"),
     "DUPLICATES_DETECTED": ErrorRule(ErrorKind.RECORD, RequestRejected,
                                      "link to the existing record or allow the save"),
     "INVALID_CROSS_REFERENCE_KEY": ErrorRule(ErrorKind.RECORD, RequestRejected,

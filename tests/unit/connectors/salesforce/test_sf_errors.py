@@ -66,6 +66,7 @@ ROWS = [
     ("INVALID_FIELD_FOR_INSERT_UPDATE", ErrorKind.RECORD, RequestRejected),
     ("DUPLICATE_VALUE", ErrorKind.RECORD, RequestRejected),
     ("DUPLICATES_DETECTED", ErrorKind.RECORD, RequestRejected),
+    ("DUPLICATE_EXTERNAL_ID", ErrorKind.RECORD, RequestRejected),
     ("INVALID_CROSS_REFERENCE_KEY", ErrorKind.RECORD, RequestRejected),
     ("MALFORMED_ID", ErrorKind.RECORD, RequestRejected),
     ("FIELD_CUSTOM_VALIDATION_EXCEPTION", ErrorKind.RECORD, RequestRejected),
