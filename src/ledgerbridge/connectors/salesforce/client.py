@@ -159,12 +159,14 @@ class SalesforceClient:
             all_headers["Content-Encoding"] = "gzip"
         secrets = (*self._secrets, token.access_token)
         self.n_calls += 1
-        with self.metrics.track(SYSTEM, operation), map_transport_errors(
+        with self.metrics.track(SYSTEM, operation) as timer, map_transport_errors(
                 system=SYSTEM, operation=operation, url=safe_url, secrets=secrets):
             response = await self.http.request(method, url, params=params, headers=all_headers,
                                                content=body)
             await response.aread()
             self._observe_limits(response)
+            if response.status_code == 401:
+                timer.outcome = "auth"
             if response.status_code >= 300 and not (tolerate_401 and response.status_code == 401):
                 error = error_from_response(
                     response.status_code, response.text, operation=operation, url=safe_url,
