@@ -195,3 +195,13 @@ def test_ui_edits_are_not_governed_and_mark_the_source(ns: NS) -> None:
     assert ns.record("salesOrder", so.json()["id"])["source"]["id"] == "userInterface"
     assert admin.patch(f"/ui/record/customer/{cid}", json={"phone": "5"}).status_code == 204
     assert admin.get(f"/ui/record/customer/{cid}").json()["phone"] == "5"
+
+
+def test_integration_limit_is_enforced_per_consumer_key(make_ns: Any) -> None:
+    ns = make_ns(concurrency_limit=15, integration_concurrency_limit=2)
+    key = ns.sb.config.consumer_key
+    ns.sb.integration_in_flight[key] = 2
+    r = ns.get("/record/v1/currency/1")
+    assert r.status_code == 429 and r.json() == CONCURRENCY_BODY
+    ns.sb.integration_in_flight[key] = 1
+    assert ns.get("/record/v1/currency/1").status_code == 200
