@@ -65,6 +65,7 @@ from ledgerbridge_sandbox.netsuite.seed import seed_account
 from ledgerbridge_sandbox.netsuite.store import Store
 from ledgerbridge_sandbox.netsuite.suiteql import SuiteQLEngine
 from ledgerbridge_sandbox.netsuite.tables import build_tables
+from ledgerbridge_sandbox.netsuite.wire import format_datetime, parse_datetime
 
 _LOG = logging.getLogger("ledgerbridge_sandbox.netsuite")
 SINGULAR = "application/vnd.oracle.resource+json; type=singular"
@@ -860,8 +861,6 @@ async def _task_get_route(request: Request, sb: Sandbox, _: Principal | None) ->
         "progress": ("succeeded" if task.result.ok else "failed") if done else "pending",
     }
     if done:
-        from ledgerbridge_sandbox.netsuite.wire import format_datetime
-
         body["startTime"] = format_datetime(task.start)
         body["endTime"] = format_datetime(max(task.end, job.completes_at))
     return NSJSONResponse(body, media_type=SINGULAR)
@@ -974,8 +973,6 @@ def _admin(sb: Sandbox, info: Callable[[], dict[str, Any]]) -> list[Route]:
                 return JSONResponse({"error": "the sandbox runs on the system clock"}, status_code=400)
             body = await _admin_body(request)
             if "set" in body:
-                from ledgerbridge_sandbox.netsuite.wire import parse_datetime
-
                 clk.set(parse_datetime(str(body["set"])))
             clk.advance(float(body.get("advance_s", 0.0)), days=float(body.get("advance_days", 0.0)))
             sb.records.refresh_aging()

@@ -18,10 +18,8 @@ listed ones (Oracle, "Updating a Record Instance").
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -680,13 +678,6 @@ class RecordService:
                 path="externalId",
             )
 
-    # helpers for the admin API and seeds ------------------------------------------------------
-
-    def dump(self, rtype: str, rid: int) -> dict[str, Any] | None:
-        """The stored body of a record (admin use)."""
-        data = self.load(rtype, rid)
-        return None if data is None else json.loads(json.dumps(data))
-
 
 _RECORD_TYPE_IDS = {"entity": -2, "transaction": -30, "item": -10}
 
@@ -790,11 +781,3 @@ def collection_page(
         "offset": offset,
         "totalResults": total,
     }
-
-
-def as_lines(value: Any) -> Iterable[dict[str, Any]]:
-    """The lines of a stored sublist value (empty when absent)."""
-    return value if isinstance(value, list) else []
-
-
-_ = UTC

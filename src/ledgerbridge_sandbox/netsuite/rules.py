@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledgerbridge_sandbox.netsuite.errors import NetSuiteError, invalid_content, user_error
 from ledgerbridge_sandbox.netsuite.schema import (
-    FAMILIES,
+    ENUMS,
     ITEM_TYPE_CODES,
     TRANID_PREFIX,
     TRANSACTION_CODES,
@@ -213,8 +213,6 @@ class Rules:
 
     @staticmethod
     def _country_name(code: Any) -> str | None:
-        from ledgerbridge_sandbox.netsuite.schema import ENUMS
-
         return ENUMS["country"].get(str(code), str(code)) if code else None
 
     def _check_duplicates(
@@ -379,17 +377,7 @@ class Rules:
     # lists ------------------------------------------------------------------------------------
 
     def _prepare_list(self, rid: int, data: dict[str, Any], old: dict[str, Any] | None) -> None:
-        missing = [
-            label
-            for field, label in (("name", "Name"), ("symbol", "Symbol"), ("stage", "Stage"))
-            if field in _REQUIRED_LIST_FIELDS.get(self._list_type(data), ()) and not data.get(field)
-        ]
-        if missing:
-            raise _missing(missing)
-
-    @staticmethod
-    def _list_type(data: dict[str, Any]) -> str:
-        return str(data.get("__type", ""))
+        """Record types without rules of their own need nothing beyond field validation."""
 
     def _prepare_priceLevel(self, rid: int, data: dict[str, Any], old: dict[str, Any] | None) -> None:
         if not data.get("name"):
@@ -1412,5 +1400,3 @@ _DERIVED_CUSTOMER = (
     "firstOrderDate",
     "lastOrderDate",
 )
-_REQUIRED_LIST_FIELDS: dict[str, tuple[str, ...]] = {}
-_ = FAMILIES

@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ledgerbridge_sandbox.company import build_company
-from ledgerbridge_sandbox.netsuite.schema import FAMILIES, ITEM_TYPE_CODES, TRANSACTION_LABELS
+from ledgerbridge_sandbox.netsuite.schema import FAMILIES, ITEM_TYPE_CODES, TRANID_PREFIX, TRANSACTION_LABELS
 from ledgerbridge_sandbox.netsuite.wire import format_datetime
 
 if TYPE_CHECKING:
@@ -261,8 +261,6 @@ class _Demo:
         return self.next_address
 
     def tranid(self, rtype: str) -> str:
-        from ledgerbridge_sandbox.netsuite.schema import TRANID_PREFIX
-
         prefix = TRANID_PREFIX[rtype]
         self.tranids[prefix] = self.tranids.get(prefix, 1000) + 1
         return f"{prefix}{self.tranids[prefix]}"

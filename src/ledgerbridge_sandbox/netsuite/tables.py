@@ -215,14 +215,10 @@ def build_tables(schema: Schema) -> dict[str, Table]:
         ctype = _CUSTOM_KIND_TYPES.get(kind, "text")
         ref = arg.lower() if kind == "ref" and arg.lower() in tables else None
         for tname in _CUSTOM_TABLES[prefix]:
-            if prefix == "custentity_" and _entity_table_for(cf.applies_to, tname) is False:
+            if prefix == "custentity_" and tname not in cf.applies_to:
                 continue
             tables[tname].columns[cf.script_id] = Column(cf.script_id, ctype, ref)
     return tables
-
-
-def _entity_table_for(applies_to: tuple[str, ...], table: str) -> bool:
-    return table in applies_to
 
 
 TRANSACTION_STATUS_ROWS: list[tuple[str, str, str]] = [
@@ -298,8 +294,7 @@ class ProjectionContext:
         tz: time zone SuiteQL shows datetimes in.
         today: the current date (for days overdue / days open).
         price_levels: active price levels as ``(id, discount pct)``.
-        base_currency_of_item: currency id used for derived prices when an item only has a base price.
-        address_key: returns a stable nkey for an address book entry id.
+        base_currency: currency id of an item's ``basePrice`` when it has no pricing rows.
     """
 
     tz: tzinfo
