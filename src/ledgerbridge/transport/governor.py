@@ -197,7 +197,7 @@ class AdaptiveGovernor:
         return self._in_flight
 
     def set_ceiling(self, ceiling: int) -> None:
-        """Change the ceiling (the limit is clamped into the new range).
+        """Change the ceiling; an uncut limit follows it, a cut one is clamped into the new range.
 
         Args:
             ceiling: New maximum, at least 1.
@@ -207,8 +207,10 @@ class AdaptiveGovernor:
         """
         if ceiling < 1:
             raise ConfigError("the concurrency ceiling must be at least 1")
+        at_ceiling = self._limit >= self._ceiling
         self._ceiling = ceiling
-        self._limit = max(self.floor, min(self._limit, ceiling))
+        # A limit that was not cut follows the ceiling; a cut one climbs back by AIMD.
+        self._limit = max(self.floor, ceiling if at_ceiling else min(self._limit, ceiling))
         self._changed()
         self._dispatch()
 
@@ -216,7 +218,8 @@ class AdaptiveGovernor:
         """A snapshot of limit, usage and counters."""
         return GovernorStats(
             limit=self._limit, ceiling=self._ceiling, in_flight=self._in_flight,
-            waiting={p: sum(1 for w in lane if not w.future.done()) for p, lane in self._lanes.items()},
+            # Lanes hold live waiters only: granted ones are popped, cancelled ones removed.
+            waiting={p: len(lane) for p, lane in self._lanes.items()},
             n_granted=self.n_granted, n_throttled=self.n_throttled,
             n_increases=self.n_increases, n_decreases=self.n_decreases)
 

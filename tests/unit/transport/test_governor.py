@@ -279,3 +279,14 @@ def test_collector_exports_the_governor_state() -> None:
     assert 'ledgerbridge_governor_limit{system="netsuite"} 5.0' in text
     assert 'ledgerbridge_governor_waiting{lane="backfill",system="netsuite"} 0.0' in text
     assert 'ledgerbridge_governor_throttled_total{system="netsuite"} 0.0' in text
+
+
+async def test_raising_the_ceiling_moves_an_uncut_limit_but_not_a_cut_one() -> None:
+    gov = AdaptiveGovernor(2)
+    gov.set_ceiling(4)
+    assert gov.limit == 4
+    lease = await gov.acquire(Priority.STATUS)
+    await gov.release(lease, Outcome.THROTTLED)
+    assert gov.limit == 3
+    gov.set_ceiling(6)
+    assert gov.limit == 3
