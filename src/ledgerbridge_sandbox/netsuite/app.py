@@ -58,7 +58,7 @@ from ledgerbridge_sandbox.netsuite.errors import (
     concurrency_exceeded,
 )
 from ledgerbridge_sandbox.netsuite.jobs import Job, JobStore, TaskResult
-from ledgerbridge_sandbox.netsuite.metadata import catalog, json_schema, openapi
+from ledgerbridge_sandbox.netsuite.metadata import catalog, json_schema, openapi, openapi_many
 from ledgerbridge_sandbox.netsuite.records import RecordService, WriteOptions, collection_page, page_params
 from ledgerbridge_sandbox.netsuite.schema import build_schema
 from ledgerbridge_sandbox.netsuite.seed import seed_account
@@ -714,6 +714,27 @@ async def _transform(request: Request, sb: Sandbox, _: Principal | None) -> Resp
     return _no_content(_location(base, to_path, rid))
 
 
+async def _attach(request: Request, sb: Sandbox, _: Principal | None) -> Response:
+    """``POST {type}/{id}/!attach/{otherType}/{otherId}`` (and ``!detach``): customer <-> contact."""
+    rtype = sb.records.record_type(request.path_params["rtype"])
+    other = sb.records.record_type(request.path_params["other"])
+    body = await _json_body(request) or {}
+    attach = "/!attach/" in request.url.path
+    pair = {rtype, other}
+    if pair != {"customer", "contact"}:
+        raise NetSuiteError(
+            400, "INVALID_REQUEST", f"Attaching a {other} record to a {rtype} record is not supported."
+        )
+    ids = {rtype: request.path_params["rid"], other: request.path_params["oid"]}
+    customer_id = sb.records.resolve_id("customer", ids["customer"])
+    changes: dict[str, Any] = {"company": {"id": str(customer_id)} if attach else None}
+    role = body.get("role") if isinstance(body, dict) else None
+    if attach and role is not None:
+        changes["contactRole"] = role
+    sb.records.update("contact", ids["contact"], changes, _write_options(request))
+    return _no_content()
+
+
 async def _subresource(request: Request, sb: Sandbox, _: Principal | None) -> Response:
     path_type = request.path_params["rtype"]
     rtype = sb.records.record_type(path_type)
@@ -741,6 +762,9 @@ async def _metadata(request: Request, sb: Sandbox, _: Principal | None) -> Respo
     if name is None:
         select = _param(request, "select")
         wanted = [s.strip() for s in select.split(",")] if select else None
+        if "swagger+json" in request.headers.get("accept", ""):
+            types = [sb.records.record_type(w) for w in wanted] if wanted else list(sb.schema.records)
+            return NSJSONResponse(openapi_many(sb.schema, types, base), media_type="application/swagger+json")
         return NSJSONResponse(catalog(sb.schema, base, wanted), media_type="application/json")
     if "," in name or " " in name:
         raise NetSuiteError(
@@ -1049,6 +1073,16 @@ def build_routes(sb: Sandbox) -> list[Route]:
         ),
         Route(
             f"{rec}/{{rtype}}/{{rid}}/!transform/{{to}}", api(sb, _transform, write=True), methods=["POST"]
+        ),
+        Route(
+            f"{rec}/{{rtype}}/{{rid}}/!attach/{{other}}/{{oid}}",
+            api(sb, _attach, write=True),
+            methods=["POST"],
+        ),
+        Route(
+            f"{rec}/{{rtype}}/{{rid}}/!detach/{{other}}/{{oid}}",
+            api(sb, _attach, write=True),
+            methods=["POST"],
         ),
         Route(f"{rec}/{{rtype}}/{{rid}}/{{sub:path}}", api(sb, _subresource), methods=["GET"]),
         Route(f"{rest}/query/v1/suiteql", api(sb, _suiteql), methods=["POST"]),

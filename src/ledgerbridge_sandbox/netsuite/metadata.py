@@ -257,3 +257,16 @@ def openapi(schema: Schema, rtype: str, base: str) -> dict[str, Any]:
         },
         "components": {"schemas": defs},
     }
+
+
+def openapi_many(schema: Schema, rtypes: list[str], base: str) -> dict[str, Any]:
+    """One OpenAPI 3.0 document for several record types (``metadata-catalog?select=a,b``)."""
+    merged: dict[str, Any] = {}
+    for rtype in rtypes:
+        doc = openapi(schema, rtype, base)
+        if not merged:
+            merged = doc
+            continue
+        merged["paths"].update(doc["paths"])
+        merged["components"]["schemas"].update(doc["components"]["schemas"])
+    return merged

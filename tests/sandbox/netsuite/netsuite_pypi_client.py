@@ -54,6 +54,9 @@ async def main():
     out["list"] = await api.get("/record/v1/customer", params={"q": 'companyName START_WITH "PyPI"'})
     out["page1"] = await api.suiteql("SELECT id, companyname FROM customer ORDER BY id", limit=2, offset=0)
     out["page2"] = await api.suiteql("SELECT id, companyname FROM customer ORDER BY id", limit=2, offset=2)
+    spec = await api.openapi(["customer", "salesOrder"])
+    out["openapi_paths"] = sorted(spec["paths"])
+    out["jsonschema_title"] = (await api.jsonschema("customer"))["title"]
     out["delete"] = await api.delete(f"/record/v1/customer/{cid}")
     try:
         await api.get(f"/record/v1/customer/{cid}")

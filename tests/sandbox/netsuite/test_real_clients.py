@@ -88,6 +88,8 @@ def test_netsuite_pypi_client_against_running_sandbox() -> None:
         "Seed Co 1",
     }
     assert all(r["links"] == [] and isinstance(r["id"], str) for r in out["page1"]["items"])
+    assert out["openapi_paths"] == ["/customer", "/customer/{id}", "/salesOrder", "/salesOrder/{id}"]
+    assert out["jsonschema_title"] == "customer"
     assert out["delete"] is None
     assert "404" in out["after_delete"]
     statuses = {(row["method"], row["status"]) for row in log["counts"]}

@@ -494,3 +494,16 @@ def test_metadata_catalog(ns: NS) -> None:
     assert "custcol_sf_line_id" in api["components"]["schemas"]["salesOrder-itemElement"]["properties"]
     r = ns.get("/record/v1/metadata-catalog/customer, salesOrder")
     assert r.status_code == 400 and error_code(r) == "INVALID_REQUEST"
+
+
+def test_attach_and_detach_contact(ns: NS) -> None:
+    cid = ns.customer()
+    contact = ns.create("contact", {"firstName": "Ada", "lastName": "Lovelace", "subsidiary": {"id": "2"}})
+    r = ns.post(f"/record/v1/customer/{cid}/!attach/contact/{contact}", json={"role": {"id": "-10"}})
+    assert r.status_code == 204
+    body = ns.record("contact", contact)
+    assert body["company"]["id"] == cid and body["contactRole"]["id"] == "-10"
+    assert ns.post(f"/record/v1/contact/{contact}/!detach/customer/{cid}", json={}).status_code == 204
+    assert "company" not in ns.record("contact", contact)
+    r = ns.post(f"/record/v1/customer/{cid}/!attach/employee/1", json={})
+    assert r.status_code == 400 and error_code(r) == "INVALID_REQUEST"
