@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ledgerbridge --help
+	$(BIN)/ledgerbridge demo $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/pytest $(ARGS)

@@ -74,11 +74,14 @@ def register(app: typer.Typer) -> None:
              speed: Annotated[float, typer.Option("--speed", help="simulated edits per 6 s")] = 1.0,
              state: Annotated[str | None, typer.Option("--state", help="state store URL")] = None,
              directory: Annotated[Path | None, typer.Option("--dir", help="where to keep demo files")] = None,
+             sf_port: Annotated[int, typer.Option("--sf-port", help="Salesforce sandbox port")] = 8701,
+             ns_port: Annotated[int, typer.Option("--ns-port", help="NetSuite sandbox port")] = 8702,
              ) -> None:
         """Start both sandboxes, the engine, a simulator and the dashboard; Ctrl-C stops all."""
         err.print("starting the Salesforce and NetSuite sandboxes (demo data)...")
         try:
-            sandboxes = start_demo_sandboxes(directory, state_url=state)
+            sandboxes = start_demo_sandboxes(directory, state_url=state,
+                                             args=("--sf-port", str(sf_port), "--ns-port", str(ns_port)))
         except SandboxStartError as exc:
             err.print(f"[red]error:[/] {exc}")
             raise typer.Exit(1) from None

@@ -1,0 +1,67 @@
+"""The demo as a user starts it: it syncs on its own, serves the dashboard and stops cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _overview(port: int) -> dict[str, object] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/overview", timeout=5) as r:
+            data = json.loads(r.read())
+    except OSError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@pytest.mark.slow
+def test_demo_syncs_serves_the_dashboard_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("ledgerbridge")
+    port, sf_port, ns_port = _free_port(), _free_port(), _free_port()
+    log = (tmp_path / "demo.log").open("w")  # a file, not a pipe: a full pipe would stall the demo
+    proc = subprocess.Popen(
+        [str(exe), "demo", "--dir", str(tmp_path), "--port", str(port), "--sf-port", str(sf_port),
+         "--ns-port", str(ns_port), "--no-simulator"],
+        stdout=log, stderr=subprocess.STDOUT, text=True)
+    synced = 0
+    try:
+        deadline = time.monotonic() + 100
+        while time.monotonic() < deadline and proc.poll() is None:
+            overview = _overview(port)
+            links = overview.get("links", []) if overview else []
+            synced = sum(int(link.get("n_synced", 0)) for link in links if isinstance(link, dict))
+            if synced > 0:
+                break
+            time.sleep(1)
+        assert proc.poll() is None, "the demo exited early"
+        assert synced > 0, "no account was linked to a NetSuite customer in time"
+        assert (tmp_path / "ledgerbridge.yaml").exists()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+    output = (tmp_path / "demo.log").read_text()
+    assert proc.returncode == 0, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    for p in (port, sf_port, ns_port):  # the dashboard and both sandboxes are gone
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", p)) != 0, f"port {p} still served after the demo stopped"
