@@ -332,3 +332,18 @@ def test_bound_parameters(ns: NS) -> None:
     assert r.status_code == 200
     r = ns.post("/query/v1/suiteql", json={"params": []}, headers={"Prefer": "transient"})
     assert r.status_code == 400 and error_code(r) == "INVALID_PARAMETER"
+
+
+def test_suiteql_shows_datetimes_in_the_user_time_zone(make_ns: Any) -> None:
+    ns = make_ns(suiteql_timezone="America/Los_Angeles")
+    cid = ns.customer("Zone Co")
+    assert ns.record("customer", cid)["lastModifiedDate"] == "2025-06-02T09:00:00Z"
+    rows = ns.rows(
+        "SELECT TO_CHAR(lastmodifieddate, 'YYYY-MM-DD HH24:MI') lm, TO_CHAR(SYSDATE, 'HH24:MI') now "
+        "FROM customer"
+    )
+    assert rows == [{"lm": "2025-06-02 02:00", "now": "02:00"}]
+    assert ns.rows(
+        "SELECT id FROM customer WHERE lastmodifieddate >= TO_TIMESTAMP('2025-06-02 01:59:00', "
+        "'YYYY-MM-DD HH24:MI:SS')"
+    ) == [{"id": cid}]
