@@ -165,6 +165,34 @@ def test_signature_agrees_with_stdlib_rfc5849_and_oauthlib_server_verification(
     assert oauth_signature.verify_hmac_sha256(server_request, cs, ts)
 
 
+def _authlib_signature(method: str, url: str, header: str, cs: str, ts: str) -> str:
+    """authlib's RFC 5849 base string (it has no HMAC-SHA256 method of its own) + stdlib HMAC."""
+    from authlib.oauth1.rfc5849 import signature as authlib_sig  # type: ignore[import-untyped]
+    from authlib.oauth1.rfc5849.util import unescape  # type: ignore[import-untyped]
+
+    oauth = [(k, v) for k, v in _header_params(header).items() if k not in {"realm", "oauth_signature"}]
+    query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    base = authlib_sig.construct_base_string(method, url, oauth + query)
+    key = f"{authlib_sig.escape(cs)}&{authlib_sig.escape(ts)}"
+    digest = hmac.new(key.encode(), base.encode(), hashlib.sha256).digest()
+    assert unescape(authlib_sig.escape(cs)) == cs
+    return base64.b64encode(digest).decode()
+
+
+@settings(max_examples=40, deadline=None)
+@given(cs=_text, ts=_text, query=_query, method=st.sampled_from(["GET", "POST", "PATCH", "PUT", "DELETE"]))
+def test_signature_agrees_with_authlibs_base_string(cs: str, ts: str, query: list[tuple[str, str]],
+                                                    method: str) -> None:
+    pytest.importorskip("authlib")
+    auth = TokenAuth(realm="123456_SB1", consumer_key="ck", consumer_secret=cs, token_id="tk",
+                     token_secret=ts)
+    request = httpx2.Request(method, "https://123456-sb1.suitetalk.api.netsuite.com/services/rest/record/v1/x",
+                             params=list[tuple[str, str | int | float | bool | None]](query))
+    header = next(auth.auth_flow(request)).headers["Authorization"]
+    url = str(request.url)
+    assert _header_params(header)["oauth_signature"] == _authlib_signature(method, url, header, cs, ts)
+
+
 # -- OAuth 2.0 M2M ----------------------------------------------------------------------------
 
 TOKEN_URL = "https://123456-sb1.suitetalk.api.netsuite.com/services/rest/auth/oauth2/v1/token"
