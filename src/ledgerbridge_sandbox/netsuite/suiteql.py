@@ -475,6 +475,8 @@ class SuiteQLEngine:
             if _type_of(node.this) in {"date", "datetime"}:
                 node.meta["ns_type"] = "datetime"
             return None
+        if isinstance(node, exp.Interval):
+            return _interval_days(node)
         if isinstance(node, exp.Dot):
             builtin: exp.Expression = self._builtin(node)
             return builtin
@@ -743,6 +745,26 @@ def _own_nodes_postorder(select: exp.Select) -> Iterator[exp.Expression]:
         yield node
 
     yield from visit(select)
+
+
+_DAYS_PER_UNIT = {"DAY": 1.0, "HOUR": 1 / 24, "MINUTE": 1 / 1440, "SECOND": 1 / 86400, "WEEK": 7.0}
+
+
+def _interval_days(node: exp.Interval) -> exp.Expression:
+    """``INTERVAL 'n' DAY|HOUR|MINUTE|SECOND`` as a number of days (dates are day numbers).
+
+    Raises:
+        QueryError: month and year intervals (use ADD_MONTHS) and malformed values.
+    """
+    unit = node.args.get("unit")
+    factor = _DAYS_PER_UNIT.get(unit.name.upper() if unit is not None else "DAY")
+    try:
+        amount = float(node.this.name) if node.this is not None else None
+    except ValueError:
+        amount = None
+    if factor is None or amount is None:
+        raise QueryError(_SYNTAX)
+    return exp.Literal.number(amount * factor)
 
 
 def _flatten_and(node: exp.Expression) -> Iterator[exp.Expression]:

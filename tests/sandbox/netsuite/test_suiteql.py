@@ -114,6 +114,8 @@ def test_where_operators_and_functions(ns: NS, clock: Any) -> None:
     assert ids("NVL(phone, 'none') = 'none' AND companyname <> 'Gamma Co'") == [a]
     assert ids("lastmodifieddate < TO_DATE('2025-06-05', 'YYYY-MM-DD')") == [a]
     assert ids("datecreated >= SYSDATE - 1") == [b, c]
+    assert ids("datecreated >= SYSDATE - INTERVAL '1' DAY") == [b, c]
+    assert ids("datecreated >= SYSDATE - INTERVAL '2' HOUR") == [b, c]
     assert ids("TRUNC(datecreated) = TO_DATE('06/02/2025', 'MM/DD/YYYY')") == [a]
     rows = ns.rows(
         f"SELECT CASE WHEN creditlimit >= 1000 THEN 'big' ELSE 'small' END size_, "
