@@ -134,6 +134,11 @@ class Binder:
     # -- paths ------------------------------------------------------------------------------
 
     def path(self, ref: FieldRef, *, allow_compound: bool = True) -> BoundPath:
+        """Resolve ``Account.Owner.Email``-style paths (relationship names, then a field).
+
+        Raises:
+            QueryError: INVALID_FIELD for an unknown relationship or field.
+        """
         parts = list(ref.path)
         if len(parts) > 1 and self.alias and parts[0].lower() == self.alias:
             parts = parts[1:]
