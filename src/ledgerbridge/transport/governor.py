@@ -31,6 +31,12 @@ caller uses on top of it; :class:`GovernorCollector` exports any governor's stat
   waiter among the lanes below the top one. So the highest waiting lane gets at least
   ``(aging_every - 1) / aging_every`` of the slots under contention, never waits behind more than
   one lower call in a row, and backfill still progresses.
+- **Scale-out.** A PostgreSQL-backed governor for several worker processes would keep one row per
+  account (limit, ceiling, window, counters) and one lease row per slot in use (worker, lane,
+  expiry): ``acquire`` inserts a lease while ``count(leases) < limit`` under a row lock of the
+  account (waiters served by lane, then age, with the same aging rule), ``release`` deletes it and
+  applies the same AIMD step to the shared row, and expired leases free the slots of crashed
+  workers. Callers would not change.
 - **Throttled calls are retried, not dropped.** :func:`call_governed` releases the slot as
   throttled, backs off with full jitter on the injected clock, and queues again, up to
   ``max_attempts``.
@@ -48,6 +54,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, TypeVar, runtime_checkable
 
+import structlog
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -56,6 +63,8 @@ from ledgerbridge.core.ports import Clock, SystemClock
 from ledgerbridge.core.records import Priority
 
 T = TypeVar("T")
+
+_log = structlog.get_logger("ledgerbridge.transport.governor")
 
 
 class Outcome(StrEnum):
@@ -151,16 +160,18 @@ class AdaptiveGovernor:
     Args:
         ceiling: The share of the account's slots this process may use (the maximum limit).
         policy: AIMD and lane tuning.
+        name: The account or pool this governor guards (in log events).
         on_change: Called with fresh stats after every limit change (metrics hook).
     """
 
     floor = 1
 
-    def __init__(self, ceiling: int, policy: AimdPolicy | None = None, *,
+    def __init__(self, ceiling: int, policy: AimdPolicy | None = None, *, name: str = "netsuite",
                  on_change: Callable[[GovernorStats], None] | None = None) -> None:
         if ceiling < 1:
             raise ConfigError("the concurrency ceiling must be at least 1")
         self.policy = policy or AimdPolicy()
+        self.name = name
         self._ceiling = ceiling
         start = self.policy.initial_limit or ceiling
         self._limit = max(self.floor, min(ceiling, start))
@@ -281,6 +292,8 @@ class AdaptiveGovernor:
         self._window += 1
         self._successes = 0
         if new_limit != self._limit:
+            _log.info("governor.limit.cut", name=self.name, limit=new_limit, refused_at=refused,
+                      throttled=self.n_throttled)
             self._limit = new_limit
             self.n_decreases += 1
             self._changed()
@@ -302,6 +315,7 @@ class AdaptiveGovernor:
             self._limit += 1
             self._window += 1
             self.n_increases += 1
+            _log.debug("governor.limit.raised", name=self.name, limit=self._limit)
             self._changed()
             self._dispatch()
 

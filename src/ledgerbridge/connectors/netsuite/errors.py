@@ -296,22 +296,34 @@ def error_from_response(status: int, body: bytes | str | object, *, operation: s
     text = f"NetSuite {operation} failed: {status} {code or ''} {message}".rstrip()
     if hint:
         text = f"{text} ({hint})"
-    return rule.exc(text, status=status, code=code or rule.code, system=SYSTEM, operation=operation,
-                    url=url)
+    error = rule.exc(text, status=status, code=code or rule.code, system=SYSTEM, operation=operation,
+                     url=url)
+    if parsed.paths:
+        setattr(error, _PATHS_ATTR, parsed.paths)
+    return error
 
 
-def record_error(error: RemoteError, *, fields: tuple[str, ...] = ()) -> RecordError:
+_PATHS_ATTR = "netsuite_error_paths"
+
+
+def error_paths(error: BaseException) -> tuple[str, ...]:
+    """The ``o:errorPath`` values (payload fields NetSuite refused) an error carries, if any."""
+    paths = getattr(error, _PATHS_ATTR, ())
+    return tuple(str(p) for p in paths) if isinstance(paths, tuple) else ()
+
+
+def record_error(error: RemoteError, *, fields: tuple[str, ...] | None = None) -> RecordError:
     """A per-record failure value from an exception (one bad record never fails the batch).
 
     Args:
         error: The exception the record's call ended with.
-        fields: Payload fields NetSuite named (``o:errorPath``).
+        fields: Payload fields NetSuite named; by default the ``o:errorPath`` values it carries.
 
     Returns:
         The :class:`RecordError`.
     """
     return RecordError(kind=error.kind, code=error.code or type(error).__name__,
-                       message=str(error), fields=fields)
+                       message=str(error), fields=error_paths(error) if fields is None else fields)
 
 
 def record_error_from_body(status: int, body: bytes | str | object) -> RecordError:

@@ -19,9 +19,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 AuthMode = Literal["tba", "oauth2_m2m"]
 JwtAlgorithm = Literal["PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 
-# reference/netsuite-api.md §7: REST batch requests carry at most 100 records.
-MAX_BATCH_RECORDS = 100
-
 
 class NetSuiteSettings(BaseSettings):
     """How to reach and authenticate to one NetSuite account.

@@ -129,3 +129,12 @@ def test_record_error_from_body_keeps_code_message_and_paths() -> None:
     assert err.code == "INVALID_CONTENT"
     assert err.fields == ("item.items[0].item",)
     assert record_error_from_body(404, load_wire("error_404_nonexistent_id.json")).kind is ErrorKind.NOT_FOUND
+
+
+def test_error_paths_travel_with_the_exception_into_the_record_error() -> None:
+    from ledgerbridge.connectors.netsuite.errors import record_error
+
+    error = error_from_response(400, load_wire("error_400_invalid_content.json"), operation="record.upsert")
+    value = record_error(error)
+    assert value.fields == ("item.items[0].item",)
+    assert value.code == "INVALID_CONTENT" and value.kind is ErrorKind.RECORD
