@@ -114,10 +114,11 @@ class NetSuiteClient:
         async def attempt() -> httpx2.Response:
             nonlocal n_invalid_login
             while True:
-                under_load = self.governor.stats().in_flight > 1
                 response = await self._send(method, url, params, content, send_headers, operation)
                 if response.is_success:
                     return response
+                # Our own slot is still held: more than one in flight means other calls were too.
+                under_load = self.governor.stats().in_flight > 1
                 error = error_from_response(
                     response.status_code, response.content, operation=operation,
                     url=redact_url(str(response.request.url)),

@@ -420,3 +420,38 @@ async def test_a_retried_batch_submission_follows_the_original_job(clock: FakeCl
     assert len(server.jobs) == 1  # the resubmission did not create a second job
     submits = script.calls("PUT", r"/record/v1/customer")
     assert len(submits) == 2 and len({s.headers[IDEMPOTENCY_HEADER] for s in submits}) == 1
+
+
+async def test_invalid_login_while_other_calls_are_in_flight_is_treated_as_throttling(
+    clock: FakeClock,
+) -> None:
+    import asyncio
+
+    script = Script()
+    gate = asyncio.Event()
+    answers = iter(
+        [httpx2.Response(401, json=load_wire("error_401_invalid_login.json")), httpx2.Response(204)]
+    )
+
+    async def flaky(request: httpx2.Request) -> httpx2.Response:
+        return next(answers)
+
+    async def slow(request: httpx2.Request) -> httpx2.Response:
+        await gate.wait()
+        return httpx2.Response(204)
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        script.log.append(request)
+        if request.url.path.endswith("/customer/1"):
+            response = await flaky(request)
+            gate.set()
+            return response
+        return await slow(request)
+
+    gov = AdaptiveGovernor(4)
+    http = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    ns = NetSuiteConnector(tba_settings(), http, governor=gov, clock=clock)
+    results = await ns.upsert("customer", [Write({"a": 2}, id="2"), Write({"a": 1}, id="1")])
+    assert all(r.ok for r in results)
+    assert gov.stats().n_throttled == 1 and gov.stats().n_decreases == 1
+    assert clock.sleeps  # backed off like any throttled call
