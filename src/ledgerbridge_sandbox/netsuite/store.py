@@ -43,6 +43,7 @@ _INDEXED = {
 }
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False, ensure_ascii=False)
 _INSERT_RECORD = (
     "INSERT OR REPLACE INTO records (family, id, type, external_id, ref_name, last_modified, data) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -277,7 +278,7 @@ class Store:
             ref_name: display name for references.
             projector: builds the SuiteQL rows.
         """
-        blob = json.dumps(data, separators=(",", ":"))
+        blob = _ENCODER.encode(data)
         rows = projector.project(rtype, rid, data)
         with self.lock, self.transaction():
             self.conn.execute(
@@ -299,7 +300,7 @@ class Store:
                     data.get("externalId"),
                     ref_name,
                     data.get("lastModifiedDate"),
-                    json.dumps(data, separators=(",", ":")),
+                    _ENCODER.encode(data),
                 )
             )
             for table, rows in projector.project(rtype, rid, data).items():

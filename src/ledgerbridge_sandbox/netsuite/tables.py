@@ -310,6 +310,8 @@ def _b(value: Any) -> str:
 def _i(value: Any) -> int | None:
     if value is None or value == "":
         return None
+    if type(value) is int:
+        return value
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -317,6 +319,8 @@ def _i(value: Any) -> int | None:
 
 
 def _f(value: Any) -> float | None:
+    if type(value) is float:
+        return value
     if value is None or value == "" or isinstance(value, bool):
         return None
     try:
