@@ -8,6 +8,7 @@ update/delete, 200/201/300 upsert, array error bodies).
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from email.utils import format_datetime as format_datetime_http
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ledgerbridge_sandbox.salesforce import ids
 from ledgerbridge_sandbox.salesforce.errors import ApiError, MultipleChoices, not_found
 from ledgerbridge_sandbox.salesforce.org import CallContext
 from ledgerbridge_sandbox.salesforce.responses import (
@@ -26,6 +28,7 @@ from ledgerbridge_sandbox.salesforce.responses import (
 )
 from ledgerbridge_sandbox.salesforce.soql.service import batch_size_from_header
 from ledgerbridge_sandbox.salesforce.state import SandboxState
+from ledgerbridge_sandbox.salesforce.values import parse_datetime
 
 _SEASONS = ("Winter", "Spring", "Summer")
 
@@ -230,19 +233,74 @@ def _fields_param(request: Request) -> list[str] | None:
 
 @endpoint
 async def record(request: Request) -> Response:
-    """``GET|PATCH|DELETE /sobjects/{Type}/{id}``."""
+    """``GET|PATCH|DELETE /sobjects/{Type}/{id}``, with conditional request headers.
+
+    GET answers with ``ETag`` and ``Last-Modified`` and honours ``If-None-Match`` /
+    ``If-Modified-Since`` (304); PATCH and DELETE honour ``If-Match`` / ``If-Unmodified-Since``
+    (412 PRECONDITION_FAILED when the record changed meanwhile).
+    """
     state = state_of(request)
     org = state.org
     type_name = request.path_params["sobject"]
     rid = request.path_params["record_id"]
     if request.method == "GET":
-        return json_response(request, org.retrieve(type_name, rid, _version(request), _fields_param(request)))
+        body = org.retrieve(type_name, rid, _version(request), _fields_param(request))
+        stored = org.get_live(org.object(type_name).name, body["attributes"]["url"].rsplit("/", 1)[1]) or {}
+        etag, modified = _record_validators(stored)
+        headers = {"ETag": etag, "Last-Modified": format_datetime_http(modified, usegmt=True)}
+        if request.headers.get("if-none-match") == etag:
+            return empty_response(304, headers)
+        since = _http_date(request.headers.get("if-modified-since"))
+        if since is not None and modified <= since:
+            return empty_response(304, headers)
+        return json_response(request, body, headers=headers)
+    _check_preconditions(request, rid, type_name)
     if request.method == "PATCH":
         body = await json_body(request)
         org.update(ctx_of(request), type_name, rid, body)
         return empty_response(204)
     org.delete(ctx_of(request), type_name, rid)
     return empty_response(204)
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def _record_validators(rec: dict[str, Any]) -> tuple[str, datetime]:
+    stamp = str(rec.get("SystemModstamp", ""))
+    etag = '"' + hashlib.sha1(f"{rec.get('Id')}{stamp}".encode()).hexdigest()[:16] + '"'
+    modified = parse_datetime(str(rec.get("LastModifiedDate", ""))) or datetime(1970, 1, 1, tzinfo=UTC)
+    return etag, modified.replace(microsecond=0)
+
+
+def _check_preconditions(request: Request, record_id: str, type_name: str) -> None:
+    if_match = request.headers.get("if-match")
+    unmodified = _http_date(request.headers.get("if-unmodified-since"))
+    if if_match is None and unmodified is None:
+        return
+    org = state_of(request).org
+    canonical = ids.normalize(record_id)
+    rec = org.get_live(org.object(type_name).name, canonical) if canonical else None
+    if rec is None:
+        return  # the operation itself reports NOT_FOUND / ENTITY_IS_DELETED
+    etag, modified = _record_validators(rec)
+    if (if_match is not None and if_match not in (etag, "*")) or (
+        unmodified is not None and modified > unmodified
+    ):
+        # Error text from memory; the status (412) is documented (reference §7.1).
+        raise ApiError.single(
+            412,
+            "PRECONDITION_FAILED",
+            "The requested resource has been modified since "
+            "the conditions in the request headers were evaluated",
+        )
 
 
 @endpoint

@@ -253,3 +253,21 @@ async def test_change_events_expire_after_72_hours(api: Api) -> None:
     api.state.config.clock.advance(72 * 3600 + 1)
     assert log.read_after(0) == []
     assert log.latest_replay_id() >= 1
+
+
+async def test_conditional_requests_on_records(api: Api) -> None:
+    rid = await api.create("Account", {"Name": "Cond"})
+    first = await api.get(f"/sobjects/Account/{rid}")
+    etag = first.headers["etag"]
+    assert (await api.get(f"/sobjects/Account/{rid}", headers={"If-None-Match": etag})).status_code == 304
+    api.state.config.clock.advance(60)
+    assert (
+        await api.patch(f"/sobjects/Account/{rid}", json={"Phone": "1"}, headers={"If-Match": etag})
+    ).status_code == 204
+    stale = await api.patch(f"/sobjects/Account/{rid}", json={"Phone": "2"}, headers={"If-Match": etag})
+    assert stale.status_code == 412 and stale.json()[0]["errorCode"] == "PRECONDITION_FAILED"
+    old = "Mon, 03 Jun 2024 09:00:30 GMT"
+    assert (
+        await api.delete(f"/sobjects/Account/{rid}", headers={"If-Unmodified-Since": old})
+    ).status_code == 412
+    assert (await api.get(f"/sobjects/Account/{rid}")).json()["Phone"] == "1"
