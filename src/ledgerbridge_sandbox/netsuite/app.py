@@ -368,6 +368,8 @@ def api(
         try:
             if authenticate:
                 principal = await _authenticate(request, sandbox)
+                if cfg.invalid_login_rate > 0 and sandbox.random() < cfg.invalid_login_rate:
+                    raise AuthFailure("SimulatedUnderLoad")
             sandbox.records.refresh_aging()
             is_write = write and request.method in {"POST", "PATCH", "PUT", "DELETE"}
             if cfg.error_rate > 0 and sandbox.random() < cfg.error_rate:
@@ -402,6 +404,9 @@ def _unexpected(sandbox: Sandbox) -> NetSuiteError:
 
 
 async def _authenticate(request: Request, sandbox: Sandbox) -> Principal:
+    host = (request.headers.get("host") or "").split(":", 1)[0].lower()
+    if host.endswith(".api.netsuite.com") and host.split(".", 1)[0] != sandbox.config.host_slug:
+        raise AuthFailure("WrongAccountHost")
     header = request.headers.get("authorization")
     if not header:
         raise AuthFailure("MissingAuthorization")

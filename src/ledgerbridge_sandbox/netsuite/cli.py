@@ -108,6 +108,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="probability of RCRD_HAS_BEEN_CHANGED on writes",
     )
+    parser.add_argument("--invalid-login-rate", type=float, default=0.0,
+                        help="probability of a spurious 401 INVALID_LOGIN (seen under load)")
     parser.add_argument("--rng-seed", type=int, default=0, help="seed of the fault/latency random generator")
     parser.add_argument("--timezone", default="UTC", help="time zone SuiteQL shows datetimes in")
     parser.add_argument("--custom-fields", type=Path, default=None, help="custom field schema (JSON)")
@@ -153,6 +155,7 @@ def build_server(args: argparse.Namespace) -> SandboxServer:
         integration_concurrency_limit=args.integration_concurrency,
         error_rate=args.error_rate,
         record_changed_rate=args.record_changed_rate,
+        invalid_login_rate=args.invalid_login_rate,
         rng_seed=args.rng_seed,
         suiteql_timezone=args.timezone,
         key_dir=data_dir,

@@ -47,6 +47,7 @@ TUNABLE_KEYS = (
     "latency_write_ms",
     "error_rate",
     "record_changed_rate",
+    "invalid_login_rate",
     "error_after_write",
     "rng_seed",
     "timestamp_window_s",
@@ -96,6 +97,8 @@ class NetSuiteSandboxConfig:
         latency_write_ms: added latency range for writes, ``(low, high)`` in ms.
         error_rate: probability of a 500 UNEXPECTED_ERROR on any REST call.
         record_changed_rate: probability of RCRD_HAS_BEEN_CHANGED on record writes.
+        invalid_login_rate: probability of a spurious 401 INVALID_LOGIN on a correctly signed
+            request (seen on real accounts under heavy concurrency; reference §2.3).
         error_after_write: when a 500 is injected on a write, commit the write first (as a lost
             response would look to a client).
         rng_seed: seed of the random generator used for faults and latency.
@@ -136,6 +139,7 @@ class NetSuiteSandboxConfig:
     latency_write_ms: tuple[float, float] = (0.0, 0.0)
     error_rate: float = 0.0
     record_changed_rate: float = 0.0
+    invalid_login_rate: float = 0.0
     error_after_write: bool = False
     rng_seed: int = 0
     clock: Clock = field(default_factory=SystemClock)

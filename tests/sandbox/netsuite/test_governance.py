@@ -205,3 +205,20 @@ def test_integration_limit_is_enforced_per_consumer_key(make_ns: Any) -> None:
     assert r.status_code == 429 and r.json() == CONCURRENCY_BODY
     ns.sb.integration_in_flight[key] = 1
     assert ns.get("/record/v1/currency/1").status_code == 200
+
+
+def test_spurious_invalid_login_fault(make_ns: Any) -> None:
+    ns = make_ns(invalid_login_rate=1.0)
+    r = ns.get("/record/v1/currency/1")
+    assert r.status_code == 401 and r.headers["x-sandbox-auth-reason"] == "SimulatedUnderLoad"
+
+
+def test_account_host_slug_must_match(make_ns: Any) -> None:
+    ns = make_ns(account_id="1234567_SB1")
+    ok = TestClient(ns.app, base_url="https://1234567-sb1.suitetalk.api.netsuite.com/services/rest")
+    ok.auth = ns.auth
+    assert ok.get("/record/v1/currency/1").status_code == 200
+    other = TestClient(ns.app, base_url="https://7654321.suitetalk.api.netsuite.com/services/rest")
+    other.auth = ns.auth
+    r = other.get("/record/v1/currency/1")
+    assert r.status_code == 401 and r.headers["x-sandbox-auth-reason"] == "WrongAccountHost"
