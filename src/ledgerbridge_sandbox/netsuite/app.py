@@ -9,6 +9,7 @@ Routes (all under ``/services/rest``, as on ``{account}.suitetalk.api.netsuite.c
   POST (create; batch create with ``type=collection``), PATCH/PUT (batch), DELETE (``ids=`` batch);
 - ``record/v1/{type}/{id}`` GET, PATCH, PUT (``eid:`` upsert), DELETE;
 - ``record/v1/{type}/{id}/!transform/{toType}`` POST;
+- ``record/v1/{type}/{id}/!attach|!detach/{otherType}/{otherId}`` POST (customer <-> contact);
 - ``record/v1/{type}/{id}/{sublist}[/{line}[/{sub}]]`` GET;
 - ``record/v1/metadata-catalog[/{type}]`` GET;
 - ``query/v1/suiteql`` POST (``Prefer: transient``);

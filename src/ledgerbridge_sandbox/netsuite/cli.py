@@ -5,7 +5,8 @@ Layer: front end of the sandbox; imports ``app``, ``config`` and the shared ``se
 Options: ``--port 8702`` (0 picks a free port), ``--host``, ``--account-id``, ``--data FILE`` (SQLite;
 kept between runs; default in memory), ``--seed demo|empty``, ``--scale N``, ``--reset``,
 ``--concurrency C``, ``--integration-concurrency N``, ``--latency-ms X`` (``250``, ``150-400`` or
-``realistic``), ``--error-rate``, ``--record-changed-rate``, ``--rng-seed``, ``--timezone``,
+``realistic``), ``--error-rate``, ``--record-changed-rate``, ``--invalid-login-rate``, ``--rng-seed``,
+``--timezone``,
 ``--custom-fields FILE``, ``--tls``, ``--json``, and explicit credentials (``--consumer-key``,
 ``--consumer-secret``, ``--token-id``, ``--token-secret``, ``--oauth2-client-id``,
 ``--oauth2-certificate-id``). With ``--json`` the first line on standard output, once the socket
