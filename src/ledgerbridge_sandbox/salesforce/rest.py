@@ -245,7 +245,7 @@ async def record(request: Request) -> Response:
     rid = request.path_params["record_id"]
     if request.method == "GET":
         body = org.retrieve(type_name, rid, _version(request), _fields_param(request))
-        stored = org.get_live(org.object(type_name).name, body["attributes"]["url"].rsplit("/", 1)[1]) or {}
+        stored = org.store.get(org.object(type_name).name, ids.normalize(rid) or rid) or {}
         etag, modified = _record_validators(stored)
         headers = {"ETag": etag, "Last-Modified": format_datetime_http(modified, usegmt=True)}
         if request.headers.get("if-none-match") == etag:
