@@ -56,6 +56,7 @@ from ledgerbridge_sandbox.netsuite.errors import (
     ERROR_MEDIA_TYPE,
     AuthFailure,
     NetSuiteError,
+    QueryError,
     concurrency_exceeded,
 )
 from ledgerbridge_sandbox.netsuite.jobs import Job, JobStore, TaskResult
@@ -811,7 +812,13 @@ async def _suiteql(request: Request, sb: Sandbox, _: Principal | None) -> Respon
             f"{cfg.suiteql_max_rows} results.",
             query_param="offset",
         )
-    result = sb.suiteql.run(body["q"], params, limit=limit, offset=offset)
+    try:
+        result = sb.suiteql.run(body["q"], params, limit=limit, offset=offset)
+    except NetSuiteError:
+        raise
+    except Exception:  # a construct the translator does not handle: NetSuite's answer, not a 500
+        _LOG.exception("SuiteQL translation failed: %s", body["q"][:200])
+        raise QueryError("Search error occurred: Invalid or unsupported search.") from None
     items = [{"links": [], **row} for row in result.rows]
     page = collection_page(
         items,

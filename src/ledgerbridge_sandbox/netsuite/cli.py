@@ -109,8 +109,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="probability of RCRD_HAS_BEEN_CHANGED on writes",
     )
-    parser.add_argument("--invalid-login-rate", type=float, default=0.0,
-                        help="probability of a spurious 401 INVALID_LOGIN (seen under load)")
+    parser.add_argument(
+        "--invalid-login-rate",
+        type=float,
+        default=0.0,
+        help="probability of a spurious 401 INVALID_LOGIN (seen under load)",
+    )
     parser.add_argument("--rng-seed", type=int, default=0, help="seed of the fault/latency random generator")
     parser.add_argument("--timezone", default="UTC", help="time zone SuiteQL shows datetimes in")
     parser.add_argument("--custom-fields", type=Path, default=None, help="custom field schema (JSON)")

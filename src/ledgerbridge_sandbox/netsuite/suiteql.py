@@ -185,7 +185,7 @@ class SuiteQLEngine:
     def _translate(self, text: str, params: list[Any]) -> tuple[exp.Expression, list[str], list[str | None]]:
         if not isinstance(text, str) or not text.strip():
             raise QueryError(_SYNTAX)
-        bound = bind_params(text, params)
+        bound = _protect_to_char(bind_params(text, params))
         try:
             statements = sqlglot.parse(bound, read="oracle")
         except (ParseError, TokenError):
@@ -495,6 +495,16 @@ class SuiteQLEngine:
                 return None
             name = str(node.this).upper()
             args = list(node.expressions)
+            if name == "NS_TOCHAR":
+                if not args or len(args) > 3:
+                    raise QueryError(_SYNTAX)
+                is_date = _type_of(args[0]) in {"date", "datetime"}
+                return fn(
+                    "ns_to_char",
+                    args[0],
+                    args[1] if len(args) > 1 else None,
+                    exp.Literal.number(1 if is_date else 0),
+                )
             if name.startswith("NS_"):
                 return None
             if name == "TRUNC":
@@ -685,6 +695,22 @@ def bind_params(text: str, params: list[Any]) -> str:
         i += 1
     if index != len(params):
         raise QueryError(_SEARCH + "The number of parameters does not match the query.")
+    return "".join(out)
+
+
+_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
+_TO_CHAR_CALL = re.compile(r"\bTO_CHAR\s*\(", re.IGNORECASE)
+
+
+def _protect_to_char(text: str) -> str:
+    """Rename ``TO_CHAR(`` (outside string literals) so sqlglot keeps its Oracle format model as written."""
+    out: list[str] = []
+    pos = 0
+    for m in _STRING_LITERAL.finditer(text):
+        out.append(_TO_CHAR_CALL.sub("NS_TOCHAR(", text[pos : m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(_TO_CHAR_CALL.sub("NS_TOCHAR(", text[pos:]))
     return "".join(out)
 
 
@@ -884,8 +910,8 @@ def parse_user_date(text: str, fmt: str) -> datetime | None:
 
 
 _ORACLE_TOKENS = re.compile(
-    r'"[^"]*"|YYYY|YY|MONTH|Month|month|MON|Mon|mon|MM|DDD|DD|DY|Dy|dy|DAY|Day|day|D|HH24|HH12|HH|MI|SS|'
-    r"FF[1-9]?|AM|PM|A\.M\.|P\.M\.|am|pm|DS|TS|Q|WW|J|[^A-Za-z\"]+|[A-Za-z]"
+    r'"[^"]*"|DS|TS|YYYY|YY|MONTH|Month|month|MON|Mon|mon|MM|DDD|DD|DY|Dy|dy|DAY|Day|day|D|HH24|HH12|HH|'
+    r"MI|SS|FF[1-9]?|AM|PM|A\.M\.|P\.M\.|am|pm|Q|WW|J|[^A-Za-z\"]+|[A-Za-z]"
 )
 
 

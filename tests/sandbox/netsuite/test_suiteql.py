@@ -134,6 +134,10 @@ def test_where_operators_and_functions(ns: NS, clock: Any) -> None:
     assert ns.rows("SELECT TO_CHAR(SYSDATE, 'YYYY-MM-DD HH24:MI') now FROM dual") == [
         {"now": "2025-06-12 09:00"}
     ]
+    assert ns.rows(
+        "SELECT TO_CHAR(SYSDATE, 'DS TS') a, TO_CHAR(SYSDATE, 'YYYY-MM-DD HH24:MI:SS.FF1') b, "
+        "TO_CHAR(SYSDATE) c, TO_CHAR(12.5) d FROM dual"
+    ) == [{"a": "6/12/2025 9:00:00 am", "b": "2025-06-12 09:00:00.0", "c": "6/12/2025", "d": "12.5"}]
 
 
 def test_group_by_order_by_rownum_and_subqueries(ns: NS) -> None:
