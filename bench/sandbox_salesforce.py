@@ -10,7 +10,9 @@ with one shared ``httpx2.AsyncClient``:
 - a 2,000-row SOQL page (pages/s),
 - a 200-record sObject Collections insert (milliseconds per call),
 
-and reads the sandbox's request log to report how many API calls were made. Goals: at least
+and reads the sandbox's request log to report how many API calls were made. The server's own
+CPU time per call (from ``/proc``) is reported too: wall-clock figures depend on what else the
+machine is running, CPU per call does much less. Goals: at least
 1,000 GETs/s and a 200-record insert under 100 ms. Ends with one line ``RESULT {json}``.
 """
 
@@ -19,16 +21,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx2
 
 V = "62.0"
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used (Linux ``/proc``), or ``None`` elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_sandbox(scale: int) -> tuple[subprocess.Popen[str], dict[str, Any]]:
@@ -72,7 +85,7 @@ async def run_concurrently(n: int, concurrency: int, call: Callable[[int], Await
 
 
 async def bench(
-    info: dict[str, Any], concurrency: int, n_gets: int, n_pages: int, n_inserts: int
+    info: dict[str, Any], pid: int, concurrency: int, n_gets: int, n_pages: int, n_inserts: int
 ) -> dict[str, Any]:
     base = f"{info['instance_url']}/services/data/v{V}"
     headers = {"Authorization": f"Bearer {info['access_token']}"}
@@ -96,8 +109,11 @@ async def bench(
 
         for i in range(50):  # warm up connections and caches
             await get_one(i)
+        cpu0 = cpu_seconds(pid)
         elapsed = await run_concurrently(n_gets, concurrency, get_one)
+        cpu1 = cpu_seconds(pid)
         get_rps = n_gets / elapsed
+        get_cpu_us = (cpu1 - cpu0) / n_gets * 1e6 if cpu0 is not None and cpu1 is not None else None
 
         # 2. a 2,000-row SOQL page
         soql = "SELECT Id, FirstName, LastName, Email, Phone, Title, AccountId FROM Contact"
@@ -108,11 +124,15 @@ async def bench(
             assert len(body["records"]) == 2000, body.get("totalSize")
 
         await page(0)
+        cpu0 = cpu_seconds(pid)
         elapsed = await run_concurrently(n_pages, min(concurrency, 4), page)
+        cpu1 = cpu_seconds(pid)
         page_rps = n_pages / elapsed
+        page_cpu_ms = (cpu1 - cpu0) / n_pages * 1e3 if cpu0 is not None and cpu1 is not None else None
 
         # 3. a 200-record Collections insert
         timings = []
+        cpu0 = cpu_seconds(pid)
         for batch in range(n_inserts):
             records = [
                 {
@@ -129,6 +149,8 @@ async def bench(
             r = await client.post("/composite/sobjects", json={"allOrNone": False, "records": records})
             timings.append((time.perf_counter() - start) * 1000)
             assert all(x["success"] for x in r.json()), r.text[:300]
+        cpu1 = cpu_seconds(pid)
+        insert_cpu_ms = (cpu1 - cpu0) / n_inserts * 1e3 if cpu0 is not None and cpu1 is not None else None
         log = (await client.get(f"{admin}/requests")).json()
     return {
         "get_by_id_rps": round(get_rps, 1),
@@ -136,6 +158,9 @@ async def bench(
         "soql_2000_page_ms": round(1000 / page_rps, 1),
         "collections_insert_200_ms": round(statistics.median(timings), 1),
         "collections_insert_200_ms_mean": round(statistics.fmean(timings), 1),
+        "get_by_id_server_cpu_us": None if get_cpu_us is None else round(get_cpu_us, 1),
+        "soql_2000_page_server_cpu_ms": None if page_cpu_ms is None else round(page_cpu_ms, 1),
+        "collections_insert_200_server_cpu_ms": None if insert_cpu_ms is None else round(insert_cpu_ms, 1),
         "api_calls": log["total"],
         "concurrency": concurrency,
     }
@@ -154,7 +179,7 @@ def main() -> int:
     proc, info = start_sandbox(args.scale)
     boot_s = time.perf_counter() - started
     try:
-        result = asyncio.run(bench(info, args.concurrency, args.gets, args.pages, args.inserts))
+        result = asyncio.run(bench(info, proc.pid, args.concurrency, args.gets, args.pages, args.inserts))
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -174,6 +199,13 @@ def main() -> int:
         f"  Collections insert 200 recs {result['collections_insert_200_ms']:>8.1f} ms median "
         f"(mean {result['collections_insert_200_ms_mean']} ms, goal < 100)"
     )
+    if result["get_by_id_server_cpu_us"] is not None:
+        print(
+            f"  server CPU per call         GET {result['get_by_id_server_cpu_us']} us, "
+            f"2,000-row page {result['soql_2000_page_server_cpu_ms']} ms, "
+            f"200-record insert {result['collections_insert_200_server_cpu_ms']} ms "
+            f"(one core: ~{1e6 / result['get_by_id_server_cpu_us']:.0f} GETs/s)"
+        )
     print(f"  API calls counted           {result['api_calls']:>8d}")
     print("RESULT " + json.dumps(result))
     return 0
