@@ -643,7 +643,7 @@ class SuiteQLEngine:
         if isinstance(text, int | float):
             return float(text)
         value = str(text).strip()
-        formats = [str(fmt)] if fmt else []
+        formats = [re.sub(r"FF[1-9]?", "%f", str(fmt))] if fmt else []
         formats += ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]
         for f in formats:
             try:

@@ -138,6 +138,11 @@ def test_where_operators_and_functions(ns: NS, clock: Any) -> None:
         "SELECT TO_CHAR(SYSDATE, 'DS TS') a, TO_CHAR(SYSDATE, 'YYYY-MM-DD HH24:MI:SS.FF1') b, "
         "TO_CHAR(SYSDATE) c, TO_CHAR(12.5) d FROM dual"
     ) == [{"a": "6/12/2025 9:00:00 am", "b": "2025-06-12 09:00:00.0", "c": "6/12/2025", "d": "12.5"}]
+    assert ns.rows(
+        "SELECT TO_CHAR(TO_TIMESTAMP('2025-06-02 10:11:12.5', 'YYYY-MM-DD HH24:MI:SS.FF'), "
+        "'HH24:MI:SS.FF1') a, "
+        "TO_CHAR(TO_DATE('02-JUN-2025', 'DD-MON-YYYY'), 'YYYY-MM-DD') b FROM dual"
+    ) == [{"a": "10:11:12.5", "b": "2025-06-02"}]
 
 
 def test_group_by_order_by_rownum_and_subqueries(ns: NS) -> None:
