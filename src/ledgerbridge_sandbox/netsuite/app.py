@@ -61,6 +61,7 @@ from ledgerbridge_sandbox.netsuite.errors import (
 )
 from ledgerbridge_sandbox.netsuite.jobs import Job, JobStore, TaskResult
 from ledgerbridge_sandbox.netsuite.metadata import catalog, json_schema, openapi, openapi_many
+from ledgerbridge_sandbox.netsuite.push import install_push
 from ledgerbridge_sandbox.netsuite.records import RecordService, WriteOptions, collection_page, page_params
 from ledgerbridge_sandbox.netsuite.schema import build_schema
 from ledgerbridge_sandbox.netsuite.seed import seed_account
@@ -1150,4 +1151,5 @@ def create_app(
     app = Starlette(routes=[*routes, *_admin(sb, info or default_info)])
     app.state.sandbox = sb
     app.add_middleware(Governance, sandbox=sb, routes=routes)
+    install_push(app)  # the User Event script's push calls for UI edits (off until configured)
     return app

@@ -7,8 +7,9 @@ kept between runs; default in memory), ``--seed demo|empty``, ``--scale N``, ``-
 ``--concurrency C``, ``--integration-concurrency N``, ``--latency-ms X`` (``250``, ``150-400`` or
 ``realistic``), ``--error-rate``, ``--record-changed-rate``, ``--invalid-login-rate``, ``--rng-seed``,
 ``--timezone``,
-``--custom-fields FILE``, ``--tls``, ``--json``, and explicit credentials (``--consumer-key``,
-``--consumer-secret``, ``--token-id``, ``--token-secret``, ``--oauth2-client-id``,
+``--custom-fields FILE``, ``--tls``, ``--json``, ``--push-url URL --push-secret SECRET`` (post the
+User Event script's signed calls for UI edits; see ``push.py``), and explicit credentials
+(``--consumer-key``, ``--consumer-secret``, ``--token-id``, ``--token-secret``, ``--oauth2-client-id``,
 ``--oauth2-certificate-id``). With ``--json`` the first line on standard output, once the socket
 accepts connections, is one JSON object: ``base_url`` (append ``/services/rest/...``), ``account_id``,
 ``consumer_key``, ``consumer_secret``, ``token_id``, ``token_secret``, ``oauth2_client_id``,
@@ -51,6 +52,7 @@ from ledgerbridge_sandbox.netsuite.config import (
     NetSuiteSandboxConfig,
     parse_range,
 )
+from ledgerbridge_sandbox.netsuite.push import configure_push
 from ledgerbridge_sandbox.serve import run_foreground
 from ledgerbridge_sandbox.tls import TLSFiles, ensure_tls_files
 
@@ -126,6 +128,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-secret", default=DEFAULT_TOKEN_SECRET)
     parser.add_argument("--oauth2-client-id", default=DEFAULT_OAUTH2_CLIENT_ID)
     parser.add_argument("--oauth2-certificate-id", default=DEFAULT_OAUTH2_CERTIFICATE_ID)
+    parser.add_argument("--push-url", default=None, help="webhook the User Event script posts UI edits to")
+    parser.add_argument("--push-secret", default=None, help="HMAC-SHA256 key of those push calls")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -205,6 +209,7 @@ def build_server(args: argparse.Namespace) -> SandboxServer:
         config, seed=args.seed, scale=args.scale, info=lambda: info(int(state["port"])), reset=args.reset
     )
     holder["sandbox"] = app.state.sandbox
+    configure_push(app, args.push_url, args.push_secret)
 
     def bound_info(port: int) -> dict[str, Any]:
         state["port"] = port
