@@ -48,8 +48,9 @@ def test_demo_syncs_serves_the_dashboard_and_stops_cleanly_on_sigint(tmp_path: P
             if synced > 0:
                 break
             time.sleep(1)
-        assert proc.poll() is None, "the demo exited early"
-        assert synced > 0, "no account was linked to a NetSuite customer in time"
+        tail = (tmp_path / "demo.log").read_text()[-3000:]
+        assert proc.poll() is None, f"the demo exited early:\n{tail}"
+        assert synced > 0, f"no account was linked to a NetSuite customer in time:\n{tail}"
         assert (tmp_path / "ledgerbridge.yaml").exists()
     finally:
         proc.send_signal(signal.SIGINT)
