@@ -36,7 +36,14 @@ from ledgerbridge.connectors.netsuite.settings import NetSuiteSettings
 from ledgerbridge.core.errors import AccessDenied, NotFound, RemoteError, ThrottledError
 from ledgerbridge.core.ports import Clock, SystemClock
 from ledgerbridge.core.records import Priority
-from ledgerbridge.transport import RetryPolicy, TransportMetrics, map_transport_errors, redact_url
+from ledgerbridge.transport import (
+    ConnectFailed,
+    RetryAction,
+    RetryPolicy,
+    TransportMetrics,
+    map_transport_errors,
+    redact_url,
+)
 from ledgerbridge.transport.governor import ConcurrencyGovernor, ThrottleBackoff, call_governed
 
 # SuiteQL must be sent with ``Prefer: transient`` (reference/netsuite-api.md §1.3, §4.1).
@@ -93,8 +100,8 @@ class NetSuiteClient:
             json_body: JSON body, if any.
             headers: Extra headers.
             content_type: Content type of the body (``application/json`` by default).
-            idempotent: False for creates that must not run twice (only failures that prove the
-                request never arrived are retried).
+            idempotent: False for creates that must not run twice: only a connection that never
+                opened is retried (not a 500, which NetSuite may send after saving).
 
         Returns:
             The 2xx response, body read.
@@ -139,7 +146,20 @@ class NetSuiteClient:
             return await call_governed(self.governor, priority, attempt, clock=self.clock,
                                        backoff=self.backoff)
 
-        return await self.retry.call(governed, system=SYSTEM, operation=operation, idempotent=idempotent)
+        if idempotent:
+            return await self.retry.call(governed, system=SYSTEM, operation=operation)
+        # A create without an external id must not run twice: a 500 may come after the record was
+        # saved (reference/netsuite-api.md §6.2), so only a connection that never opened is retried.
+        n_attempts = 0
+        while True:
+            n_attempts += 1
+            try:
+                return await governed()
+            except ConnectFailed as exc:
+                decision = self.retry.decide(exc, n_attempts, idempotent=False)
+                if decision.action is not RetryAction.RETRY:
+                    raise
+                await self.retry.wait(decision.delay_s)
 
     async def _send(self, method: str, url: str, params: Mapping[str, str] | None, content: bytes | None,
                     headers: Mapping[str, str], operation: str) -> httpx2.Response:

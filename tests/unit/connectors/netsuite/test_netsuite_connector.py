@@ -455,3 +455,11 @@ async def test_invalid_login_while_other_calls_are_in_flight_is_treated_as_throt
     assert all(r.ok for r in results)
     assert gov.stats().n_throttled == 1 and gov.stats().n_decreases == 1
     assert clock.sleeps  # backed off like any throttled call
+
+
+async def test_a_create_without_external_id_is_not_retried_after_a_500(clock: FakeClock) -> None:
+    script = Script()
+    script.on("POST", r"/record/v1/customer", error(500, "UNEXPECTED_ERROR"))
+    results = await connector(script, clock).upsert("customer", [Write({"companyName": "X"})])
+    assert results[0].error is not None and results[0].error.kind is ErrorKind.TRANSIENT
+    assert len(script.calls("POST", r"/record/v1/customer")) == 1  # it may have been saved: no blind retry
