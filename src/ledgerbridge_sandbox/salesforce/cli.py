@@ -9,11 +9,13 @@ Front-end layer; imports the app, the state, ``ledgerbridge_sandbox.serve`` and
     --api-allocation N  --token-lifetime SECONDS  --tls  --json
     --client-id  --client-secret  --username  --password  --security-token  --jwt-certificate FILE
     --schema FILE (repeatable)  --multi-currency  --no-duplicate-rules  --admin-token TOKEN
+    --pubsub-port N (also serve the Pub/Sub API, 0 = any free port)  --pubsub-keepalive SECONDS
 
 On start it prints the instance URL and the credentials of every auth mode; with ``--json``
 the first line on standard output is one JSON object (``instance_url``, ``login_url``,
 ``api_version``, ``client_id``, ``client_secret``, ``username``, ``password``, ``security_token``,
-``access_token``, ``refresh_token``, ``jwt_private_key_file``, ``ca_file`` with ``--tls``...),
+``access_token``, ``refresh_token``, ``jwt_private_key_file``, ``ca_file`` with ``--tls``,
+``pubsub_port`` with ``--pubsub-port``...),
 printed once the server accepts connections; the human-readable text then goes to stderr.
 
 To run the sandbox next to other servers in one process (the combined ``up`` command), use
@@ -48,6 +50,7 @@ from ledgerbridge_sandbox.salesforce.config import (
     Faults,
     SalesforceSandboxConfig,
 )
+from ledgerbridge_sandbox.salesforce.pubsub_serve import attach_pubsub
 from ledgerbridge_sandbox.salesforce.seed import SEEDS
 from ledgerbridge_sandbox.salesforce.state import SandboxState
 from ledgerbridge_sandbox.serve import run_foreground
@@ -109,6 +112,8 @@ def parser() -> argparse.ArgumentParser:
         "--no-duplicate-rules", action="store_true", help="switch the standard duplicate rules off"
     )
     p.add_argument("--admin-token", default=None, help="require this bearer token on /__sandbox__")
+    p.add_argument("--pubsub-port", type=int, default=None, help="also serve the Pub/Sub API (0 = any port)")
+    p.add_argument("--pubsub-keepalive", type=float, default=270.0, help="Pub/Sub keepalive, seconds")
     return p
 
 
@@ -166,11 +171,18 @@ def build_server(argv: list[str] | argparse.Namespace) -> ServerSpec:
     tls = ensure_tls_files(_tls_dir(state)) if args.tls else None
     app = create_app(state=state)
     host = str(args.host)
+    pubsub = None
+    if args.pubsub_port is not None:
+        pubsub = attach_pubsub(app, state, host=host, port=args.pubsub_port, tls=tls,
+                               keepalive_s=args.pubsub_keepalive)
 
     def info_fn(port: int) -> dict[str, Any]:
         shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host
         scheme = "https" if tls else "http"
-        return state.info(f"{scheme}://{shown}:{port}", tls.ca_file if tls else None)
+        info = state.info(f"{scheme}://{shown}:{port}", tls.ca_file if tls else None)
+        if pubsub is not None:
+            info["pubsub_port"] = pubsub.port
+        return info
 
     return ServerSpec(app, host, int(args.port), tls, info_fn)
 
