@@ -203,3 +203,20 @@ async def test_governance_limits_cap_the_share_at_start(clock: VirtualClock) -> 
         assert budget.extra["account_limit"] == 5
     finally:
         await rig.aclose()
+
+
+async def test_batch_jobs_mix_updates_creates_and_missing_ids(clock: VirtualClock) -> None:
+    rig = in_process(clock=clock, batch_threshold=2)
+    try:
+        ids = await seed(rig, 3)
+        writes = [Write({"email": f"u{i}@x.example"}, id=ids[i]) for i in range(3)]
+        writes += [Write(customer(10 + i)) for i in range(2)] + [Write({"email": "x@y.example"}, id="999999")]
+        results = await rig.connector.upsert("customer", writes)
+        assert [r.index for r in results] == list(range(6))
+        assert [r.ok for r in results] == [True] * 5 + [False]
+        assert [r.id for r in results[:3]] == ids and all(r.created for r in results[3:5])
+        assert results[5].error is not None and results[5].error.kind is ErrorKind.NOT_FOUND
+        emails = [r.fields.get("email") for r in await rig.connector.read_by_ids("customer", ids)]
+        assert emails == ["u0@x.example", "u1@x.example", "u2@x.example"]
+    finally:
+        await rig.aclose()
