@@ -116,12 +116,14 @@ class NetSuiteClient:
         if json_body is not None:
             content = json.dumps(json_body, separators=(",", ":")).encode()
             send_headers["Content-Type"] = content_type or "application/json"
+        # Built once, outside the slot; every attempt re-sends it (the auth flow re-signs it).
+        prepared = self.http.build_request(method, url, params=params, content=content, headers=send_headers)
         n_invalid_login = 0
 
         async def attempt() -> httpx2.Response:
             nonlocal n_invalid_login
             while True:
-                response = await self._send(method, url, params, content, send_headers, operation)
+                response = await self._send(prepared, operation)
                 if response.is_success:
                     return response
                 # Our own slot is still held: more than one in flight means other calls were too.
@@ -161,16 +163,13 @@ class NetSuiteClient:
                     raise
                 await self.retry.wait(decision.delay_s)
 
-    async def _send(self, method: str, url: str, params: Mapping[str, str] | None, content: bytes | None,
-                    headers: Mapping[str, str], operation: str) -> httpx2.Response:
+    async def _send(self, request: httpx2.Request, operation: str) -> httpx2.Response:
         self.n_requests += 1
-        with map_transport_errors(system=SYSTEM, operation=operation, url=url):
+        with map_transport_errors(system=SYSTEM, operation=operation, url=request.url):
             if self.metrics is None:
-                return await self.http.request(method, url, params=params, content=content,
-                                               headers=headers, auth=self.auth)
+                return await self.http.send(request, auth=self.auth)
             with self.metrics.track(SYSTEM, operation) as timer:
-                response = await self.http.request(method, url, params=params, content=content,
-                                                   headers=headers, auth=self.auth)
+                response = await self.http.send(request, auth=self.auth)
                 if not response.is_success:
                     timer.outcome = "throttled" if response.status_code == 429 else "error"
                     if response.status_code == 429:

@@ -320,6 +320,24 @@ class NetSuiteConnector:
                 ids.extend(row["id"] for row in rows if row.get("id"))
         return await self._get_many(object, list(dict.fromkeys(ids)), fields, priority)
 
+    async def suiteql(self, query: str, params: Sequence[str] = (), *,
+                      priority: Priority = Priority.STATUS) -> list[dict[str, str]]:
+        """Every row of a SuiteQL query (all pages), for reports that read NetSuite directly.
+
+        Args:
+            query: The statement; ``?`` placeholders take ``params``.
+            params: Positional parameters.
+            priority: Governor lane.
+
+        Returns:
+            Rows as column name (lower case) -> text value.
+        """
+        await self.start()
+        rows: list[dict[str, str]] = []
+        async for page in self._all_rows(wire.Query(query, tuple(params)), priority):
+            rows.extend(page)
+        return rows
+
     async def _all_rows(self, query: wire.Query, priority: Priority) -> AsyncIterator[list[dict[str, str]]]:
         offset = 0
         while True:
