@@ -21,6 +21,7 @@ How each port method maps onto the API (reference/salesforce-api.md):
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 
 import httpx2
 import structlog
@@ -33,14 +34,17 @@ from ledgerbridge.connectors.salesforce.settings import SalesforceSettings
 from ledgerbridge.connectors.salesforce.wire import (
     COLLECTION_LIMIT,
     COMPOSITE_COLLECTIONS_LIMIT,
+    FIELDS_ALL,
     CollectionCall,
     QueryPage,
     changes_soql,
+    child_relationships,
     clean_fields,
     composite_body,
     create_calls,
     delete_calls,
     deleted_soql,
+    empty_children,
     in_soql,
     is_salesforce_id,
     parse_collection_results,
@@ -53,6 +57,7 @@ from ledgerbridge.connectors.salesforce.wire import (
     results_for,
     select_fields,
     soql_identifier,
+    strip_attributes,
     subresponse_error,
     update_calls,
     upsert_calls,
@@ -179,9 +184,40 @@ class SalesforceConnector:
         return self._schemas[key]
 
     async def _columns(self, object: str, fields: Sequence[str] | None) -> list[str]:
-        if fields:
-            return list(fields)
-        return queryable_fields(await self.describe(object))
+        if not fields:
+            return queryable_fields(await self.describe(object))
+        if any(f.strip().upper() == FIELDS_ALL for f in fields):
+            own = queryable_fields(await self.describe(object))
+            return [*own, *(f for f in fields if f.strip().upper() != FIELDS_ALL)]
+        return list(fields)
+
+    async def _children(self, records: list[Record], cols: Sequence[str], operation: str,
+                        priority: Priority) -> list[Record]:
+        """Complete the child relationships selected by subqueries: ``null`` (no rows) becomes an
+        empty ``{totalSize, done, records}``, and a partial one (``done: false``) is read to the end
+        through its ``nextRecordsUrl`` (reference §4, relationship queries)."""
+        rels = child_relationships(cols)
+        if not rels:
+            return records
+        out = []
+        for rec in records:
+            fields = dict(rec.fields)
+            for rel in rels:
+                value = fields.get(rel)
+                if not isinstance(value, dict):
+                    fields[rel] = empty_children()
+                    continue
+                rows = list(value.get("records") or [])  # type: ignore[arg-type]
+                next_url = value.get("nextRecordsUrl")
+                while value.get("done") is False and isinstance(next_url, str):
+                    page = parse_query_page(await self.client.request_json(
+                        "GET", next_url, operation=operation, priority=priority))
+                    rows.extend(strip_attributes(dict(r)) for r in page.records)
+                    value = {"done": page.done}
+                    next_url = page.next_url
+                fields[rel] = {"totalSize": len(rows), "done": True, "records": rows}
+            out.append(replace(rec, fields=fields))
+        return out
 
     async def query_pages(self, soql: str, *, query_all: bool = False, operation: str = "query",
                           priority: Priority = Priority.STATUS) -> AsyncIterator[QueryPage]:
@@ -232,10 +268,12 @@ class SalesforceConnector:
             Pages whose ``watermark`` is the last record's (SystemModstamp, Id); the final page
             has ``has_more=False``.
         """
-        soql = changes_soql(object, await self._columns(object, fields), since, where)
+        cols = await self._columns(object, fields)
+        soql = changes_soql(object, cols, since, where)
         last = since
         async for page in self.query_pages(soql, operation="read_changes", priority=priority):
-            records = [parse_record(r, object) for r in page.records]
+            records = await self._children([parse_record(r, object) for r in page.records], cols,
+                                           "read_changes", priority)
             if since is not None:
                 # SOQL literals have whole seconds (the filter is floored): drop the sub-second
                 # overlap so the port's "at or after since" holds exactly.
@@ -265,7 +303,8 @@ class SalesforceConnector:
         for start in range(0, len(unique), COLLECTION_LIMIT):
             soql = in_soql(object, cols, field, unique[start:start + COLLECTION_LIMIT])
             async for page in self.query_pages(soql, operation=operation, priority=priority):
-                out.extend(parse_record(r, object) for r in page.records)
+                out.extend(await self._children([parse_record(r, object) for r in page.records], cols,
+                                                operation, priority))
         return out
 
     async def read_by_ids(self, object: str, ids: Sequence[str], *, fields: Sequence[str] | None = None,

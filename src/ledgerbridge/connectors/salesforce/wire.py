@@ -149,16 +149,64 @@ def is_salesforce_id(value: str) -> bool:
 # SOQL
 
 
+FIELDS_ALL = "FIELDS(ALL)"
+"""A field-list entry meaning "every queryable field of the object" (expanded from describe)."""
+
+_SUBQUERY = re.compile(r"^\(\s*SELECT\s+(.+?)\s+FROM\s+([A-Za-z][A-Za-z0-9_]*)\s*\)$", re.IGNORECASE)
+
+
+def child_subquery(entry: str) -> tuple[str, list[str]] | None:
+    """``(SELECT Id, Quantity FROM OpportunityLineItems)`` → ``("OpportunityLineItems", ["Id", "Quantity"])``.
+
+    A field-list entry of that shape reads a child relationship with each record (reference §4,
+    relationship queries). Only a plain field list is accepted (no WHERE, ORDER BY or LIMIT).
+
+    Returns:
+        The relationship name and its fields, or None when ``entry`` is not a subquery.
+
+    Raises:
+        ConfigError: it looks like a subquery but is not a plain one, or a name is not an API name.
+    """
+    text = entry.strip()
+    if not text.startswith("("):
+        return None
+    m = _SUBQUERY.match(text)
+    if not m:
+        raise ConfigError(f"{entry!r}: a child subquery is (SELECT Field, ... FROM Relationship)")
+    fields = [soql_identifier(f.strip()) for f in m.group(1).split(",")]
+    return soql_identifier(m.group(2)), fields
+
+
 def select_fields(fields: Iterable[str], required: Iterable[str] = ("Id",)) -> list[str]:
-    """The SELECT list: ``required`` first, then ``fields``, deduplicated case-insensitively."""
+    """The SELECT list: ``required`` first, then ``fields``, deduplicated case-insensitively.
+
+    Child subqueries (see :func:`child_subquery`) are rebuilt from their checked names.
+    """
     out: list[str] = []
     seen: set[str] = set()
     for name in (*required, *fields):
-        key = soql_identifier(name).lower()
+        sub = child_subquery(name)
+        if sub is not None:
+            rel, cols = sub
+            text = f"(SELECT {', '.join(select_fields(cols, ()))} FROM {rel})"
+            key = text.lower()
+        else:
+            text = name
+            key = soql_identifier(name).lower()
         if key not in seen:
             seen.add(key)
-            out.append(name)
+            out.append(text)
     return out
+
+
+def child_relationships(fields: Iterable[str]) -> list[str]:
+    """The relationship names of the child subqueries in a field list."""
+    return [sub[0] for f in fields if (sub := child_subquery(f)) is not None]
+
+
+def empty_children() -> dict[str, JsonValue]:
+    """What a child relationship with no rows reads as (Salesforce returns ``null``)."""
+    return {"totalSize": 0, "done": True, "records": []}
 
 
 def queryable_fields(schema: ObjectSchema) -> list[str]:
