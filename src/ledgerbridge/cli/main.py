@@ -16,6 +16,7 @@ from rich.console import Console
 from ledgerbridge.app.config import DEFAULT_CONFIG_FILE, config_schema_json, validate_config_file
 from ledgerbridge.app.logging import LogFormat, configure_logging
 from ledgerbridge.cli.demo import register as register_demo
+from ledgerbridge.cli.forecast import register as register_forecast
 from ledgerbridge.cli.init import register as register_init
 from ledgerbridge.cli.ops import register as register_ops
 from ledgerbridge.cli.sandbox import register as register_sandbox
@@ -38,6 +39,7 @@ register_ops(app)
 register_init(app)
 register_demo(app)
 register_sandbox(app)
+register_forecast(app)
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)

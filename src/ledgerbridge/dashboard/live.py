@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from ledgerbridge.app.forecast import Granularity, forecast_runtime
 from ledgerbridge.app.wiring import Runtime
 from ledgerbridge.core.errors import LedgerBridgeError
 from ledgerbridge.core.records import JsonValue, System
@@ -28,6 +29,7 @@ from ledgerbridge.dashboard.backend import (
     ConflictChoice,
     Direction,
     Forecast,
+    ForecastRow,
     Lineage,
     LinkMapping,
     LinkState,
@@ -288,10 +290,14 @@ class RuntimeBackend:
         return out
 
     async def forecast(self, *, granularity: str = "month") -> Forecast:
-        """No forecast source is configured in this backend: an empty forecast."""
+        """The cash-flow forecast read live from both systems (13 weeks or 6 months)."""
         if granularity not in {"week", "month"}:
             raise ValueError("granularity must be week or month")
-        return Forecast("USD", granularity, (), datetime.now(UTC))
+        grain: Granularity = "week" if granularity == "week" else "month"
+        report = await forecast_runtime(self.rt, granularity=grain, periods=13 if grain == "week" else 6)
+        rows = tuple(ForecastRow(p.start, p.label, p.weighted_pipeline, p.expected_collections)
+                     for p in report.periods)
+        return Forecast(report.currency, granularity, rows, report.generated_at)
 
 
 def _label(*maps: Mapping[str, JsonValue]) -> str:
