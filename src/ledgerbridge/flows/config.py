@@ -247,6 +247,69 @@ class StateSpec(_Model):
         return value
 
 
+class OnboardingInvoiceSpec(_Model):
+    """The welcome/onboarding invoice created in NetSuite (external id ``onboard-<customer id>``)."""
+
+    item: str = Field(description="internal id of the NetSuite item billed")
+    amount: float = Field(ge=0, description="the line's amount")
+    memo: str = Field("Welcome / onboarding", description="the invoice memo")
+
+
+class OnboardingTaskSpec(_Model):
+    """The Salesforce Task for the account's customer-success owner."""
+
+    owner_field: str = Field("Customer_Success_Owner__c", description="Account field naming the owner")
+    fallback_title: str | None = Field(
+        "Customer Success Manager", description="else the first active user with this Title")
+    subject: str = Field("Onboard {account}", description="Task subject; {account} is the account name")
+    due_in_days: int = Field(3, ge=0, description="ActivityDate = today + this")
+
+
+class OnboardingEmailSpec(_SecretsFromFiles):
+    """A notification by email over SMTP."""
+
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    tls: Literal["starttls", "ssl", "none"] = Field("starttls", description="STARTTLS, implicit TLS or none")
+    username: str | None = None
+    password: SecretStr | None = Field(None, description="SMTP password (${ENV})")
+    password_file: str | None = None
+    sender: str = Field(description="From address")
+    to: list[str] = Field(min_length=1, description="recipients")
+    ca_file: str | None = Field(None, description="CA bundle to trust for TLS")
+    timeout_s: float = Field(30.0, gt=0)
+    _secret_fields = ("password",)
+
+
+class OnboardingWebhookSpec(_SecretsFromFiles):
+    """A notification to a Slack-compatible incoming webhook (POST ``{"text": ...}``)."""
+
+    url: SecretStr | None = Field(None, description="the webhook URL; it embeds a token (${ENV})")
+    url_file: str | None = None
+    timeout_s: float = Field(15.0, gt=0)
+    _secret_fields = ("url",)
+    _required = ("url",)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.match(r"^https?://", value.get_secret_value()):
+            raise ValueError("url must be an http(s) URL")
+        return value
+
+
+class OnboardingSpec(_Model):
+    """Customer onboarding after a won deal's account becomes a NetSuite customer (run after each
+    pass): an invoice, a Salesforce Task and notifications, each once per customer."""
+
+    enabled: bool = True
+    link: str = Field("accounts", description="the Account <-> customer link whose creates start onboarding")
+    invoice: OnboardingInvoiceSpec | None = Field(None, description="the welcome invoice (none when absent)")
+    task: OnboardingTaskSpec | None = Field(default_factory=OnboardingTaskSpec)
+    email: OnboardingEmailSpec | None = None
+    webhook: OnboardingWebhookSpec | None = None
+
+
 class LedgerBridgeConfig(_Model):
     """The whole of ``ledgerbridge.yaml``."""
 
@@ -257,3 +320,5 @@ class LedgerBridgeConfig(_Model):
     state: StateSpec = Field(default_factory=StateSpec)
     links: dict[str, LinkSpec] = Field(
         default_factory=dict, description="Salesforce object <-> NetSuite record pairs and their mappings")
+    onboarding: OnboardingSpec | None = Field(
+        None, description="customer onboarding after won deals (invoice, task, notifications)")
