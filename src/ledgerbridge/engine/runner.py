@@ -49,6 +49,7 @@ from ledgerbridge.core.store import (
     DeadLetter,
     DeadLetterStatus,
     MatchReview,
+    ReviewStatus,
     Run,
     RunStatus,
     StateStore,
@@ -59,6 +60,14 @@ from ledgerbridge.engine import events
 from ledgerbridge.engine.conflicts import MergeOutcome, merge_pair
 from ledgerbridge.engine.identity import Matcher, MatchResult
 from ledgerbridge.engine.intake import Intake
+from ledgerbridge.engine.steps import (
+    FROZEN_LABEL,
+    PREFLIGHT_LABEL,
+    FreezeGuard,
+    PreflightInput,
+    is_guard_review,
+    run_preflight,
+)
 from ledgerbridge.flows.expressions import ExpressionError, same_value
 from ledgerbridge.flows.mapping import LinkMapping, MapContext, RefRequest, other
 from ledgerbridge.flows.spec import LinkSpec, link_order
@@ -268,6 +277,7 @@ class _Work:
     heal: bool = False
     action: str = ""
     pre_audited: bool = False
+    frozen: dict[System, dict[str, JsonValue]] = field(default_factory=dict)  # held by freeze_when
 
 
 class _LinkRuntime:
@@ -275,6 +285,10 @@ class _LinkRuntime:
         self.name = name
         self.spec = spec
         self.mapping = LinkMapping(name, spec)
+        o = spec.options
+        self.freeze: dict[System, FreezeGuard] = {
+            s: FreezeGuard(text, timeout_ms=o.expression_timeout_ms, max_depth=o.expression_max_depth)
+            for s in System if o.freeze_when is not None and (text := o.freeze_when.of(s))}
 
     def sources(self) -> list[System]:
         """Sides whose changes matter: a side is read when some field flows from it, or the link
@@ -605,7 +619,7 @@ class Engine:
         try:
             if w.xref is None or partner is None:
                 review = await self.store.find_review(rt.name, system, r.id)
-                if review is not None and not force_create:
+                if review is not None and not force_create and not is_guard_review(review):
                     w.done = RecordOutcome(rt.name, system, r.id, Outcome.WAITING,
                                            f"match review {review.id} is open")
                     return
@@ -644,8 +658,12 @@ class Engine:
                     w.action = "create"
             # map (twice when parents must be synced first)
             if w.create_on is not None:
-                await self._map_with_refs(p, rt, w, lambda ctx: rt.mapping.map_values(target, r, ctx))
+                checks = spec.options.preflight if target is System.NETSUITE else []
+                await self._map_with_refs(p, rt, w, lambda ctx: rt.mapping.map_values(target, r, ctx),
+                                          allow_unresolved=any(c.check == "items_linked" for c in checks))
                 w.create_values = rt.mapping.map_values(target, r, w.ctx)
+                if checks:
+                    await self._preflight(p, rt, w)
                 return
             assert partner is not None
             w.sf, w.ns = (r, partner) if system is System.SALESFORCE else (partner, r)
@@ -663,6 +681,10 @@ class Engine:
                                  ns_baseline=w.xref.ns_baseline if w.xref else None,
                                  ctx=w.ctx, force=w.force or None, heal=w.heal)
             w.updates = {s: dict(v) for s, v in w.merge.writes.items() if v}
+            for side, guard in rt.freeze.items():
+                held = w.updates.get(side)
+                if held and guard.frozen(rt.mapping.input_of(sf if side is System.SALESFORCE else ns, side)):
+                    w.frozen[side] = w.updates.pop(side)
             if not w.action:
                 w.action = "update" if w.updates or w.override else "noop"
         except _RefUnresolved as exc:
@@ -680,9 +702,10 @@ class Engine:
         w.failed_payload = payload
 
     async def _map_with_refs(self, p: _Pass, rt: _LinkRuntime, w: _Work,
-                             fn: Callable[[MapContext], object]) -> None:
+                             fn: Callable[[MapContext], object], *, allow_unresolved: bool = False) -> None:
         """Evaluate ``fn`` to discover references, resolve them (syncing parents first), and leave
-        the resolved ids in ``w.ctx``.
+        the resolved ids in ``w.ctx``. A reference through several links that none resolves is left
+        in ``w.ctx.unresolved`` when ``allow_unresolved`` (a preflight check reports it).
 
         Raises:
             _RefUnresolved: a parent could not be synced.
@@ -697,21 +720,37 @@ class Engine:
         fn(w.ctx)
         if w.ctx.missing:
             req = sorted(w.ctx.missing, key=lambda q: (q.link, q.id))[0]
-            raise _RefUnresolved(Outcome.DEAD_LETTERED, f"{req.link} {req.from_system.value} {req.id} "
-                                 "could not be resolved")
+            raise _RefUnresolved(Outcome.DEAD_LETTERED, f"{req.describe()} could not be resolved")
+        if w.ctx.unresolved and not allow_unresolved:
+            req = sorted(w.ctx.unresolved, key=lambda q: (q.link, q.id))[0]
+            raise _RefUnresolved(Outcome.DEAD_LETTERED,
+                                 f"{req.from_system.value} {req.id} is linked through none of "
+                                 f"{', '.join(req.links)}")
 
     async def _resolve_refs(self, p: _Pass, ctx: MapContext, requests: Sequence[RefRequest]) -> None:
         for req in requests:
-            if req.link not in self.links:
-                raise _RefUnresolved(Outcome.DEAD_LETTERED, f"ref to unknown link {req.link!r}")
-            x = await self.store.get_xref(req.link, req.from_system, req.id)
+            for name in req.links:
+                if name not in self.links:
+                    raise _RefUnresolved(Outcome.DEAD_LETTERED, f"ref to unknown link {name!r}")
+            x, via = None, req.link
+            for name in req.links:
+                x, via = await self.store.get_xref(name, req.from_system, req.id), name
+                if x is not None:
+                    break
             if x is None:
-                if (req.link, req.from_system, req.id) in p.in_progress:
-                    raise _RefUnresolved(Outcome.DEAD_LETTERED,
-                                         f"{req.link} {req.from_system.value} {req.id} refers back to a "
-                                         "record being synced (a reference cycle)")
-                outcome = await self._sync_parent(p, req)
-                x = await self.store.get_xref(req.link, req.from_system, req.id)
+                outcome = None
+                for name in req.links:
+                    if (name, req.from_system, req.id) in p.in_progress:
+                        raise _RefUnresolved(Outcome.DEAD_LETTERED,
+                                             f"{name} {req.from_system.value} {req.id} refers back to a "
+                                             "record being synced (a reference cycle)")
+                    outcome = await self._sync_parent(p, name, req)
+                    x, via = await self.store.get_xref(name, req.from_system, req.id), name
+                    if x is not None:
+                        break
+                if x is None and req.also:
+                    ctx.unresolved.add(req)  # several links: the caller decides (preflight or dead letter)
+                    continue
                 if x is None:
                     state = outcome.outcome if outcome else Outcome.DEAD_LETTERED
                     why = outcome.reason if outcome else "it does not exist"
@@ -719,9 +758,10 @@ class Engine:
                         Outcome.WAITING if state is Outcome.WAITING else Outcome.DEAD_LETTERED,
                         f"parent {req.link} {req.from_system.value} {req.id} is not synced: {why}")
             ctx.refs[req] = x.id_of(other(req.from_system))
+            ctx.via[req] = via
 
-    async def _sync_parent(self, p: _Pass, req: RefRequest) -> RecordOutcome | None:
-        rt = self.links[req.link]
+    async def _sync_parent(self, p: _Pass, link: str, req: RefRequest) -> RecordOutcome | None:
+        rt = self.links[link]
         port = p.ports[req.from_system]
         found = await port.read_by_ids(rt.spec.object_of(req.from_system), [req.id],
                                        fields=rt.mapping.read_fields(req.from_system))
@@ -729,6 +769,41 @@ class Engine:
             return None
         outcomes = await self._process(p, rt, req.from_system, found)
         return outcomes[0] if outcomes else None
+
+    async def _preflight(self, p: _Pass, rt: _LinkRuntime, w: _Work) -> None:
+        """Run the link's preflight checks on a create; a failure parks the record as a review."""
+        target = other(w.system)
+
+        async def read(object: str, ids: Sequence[str]) -> list[Record]:
+            return await p.ports[target].read_by_ids(object, ids)
+
+        inp = PreflightInput(rt.mapping.input_of(w.record, w.system),
+                             rt.mapping.payload(target, w.create_values), w.ctx, read,
+                             lambda link: self.specs[link].object_of(target))
+        reason = await run_preflight(rt.spec.options.preflight, inp)
+        existing = await self.store.find_review(rt.name, w.system, w.record.id)
+        if reason is None:
+            if existing is not None and is_guard_review(existing) and not p.dry_run:
+                await self.store.put_review(replace(existing, status=ReviewStatus.CREATED,
+                                                    resolved_at=self.clock.now()))
+            return
+        await self._guard_review(p, rt, w.system, w.record.id, PREFLIGHT_LABEL + reason)
+        p.link_summary(rt.name).actions["preflight"] += 1
+        w.done = RecordOutcome(rt.name, w.system, w.record.id, Outcome.WAITING, f"preflight: {reason}",
+                               "create")
+
+    async def _guard_review(self, p: _Pass, rt: _LinkRuntime, system: System, record_id: str,
+                            label: str) -> None:
+        """Open (or refresh) the preflight/freeze review of one record."""
+        existing = await self.store.find_review(rt.name, system, record_id)
+        if existing is not None and is_guard_review(existing):
+            if existing.label != label:
+                await self.store.put_review(replace(existing, label=label))
+            return
+        review = MatchReview(uuid.uuid4().hex, rt.name, system, record_id, (), self.clock.now(), label)
+        await self.store.put_review(review)
+        events.log(events.REVIEW_OPENED, link=rt.name, system=system.value, id=record_id,
+                   review_id=review.id, best=0.0, rule=label.split(":")[0], run_id=p.run_id)
 
     async def _open_review(self, p: _Pass, rt: _LinkRuntime, system: System, r: Record,
                            result: MatchResult) -> None:
@@ -927,6 +1002,13 @@ class Engine:
                     base[d.field] = copy.deepcopy(old[d.field])
                 else:
                     base.pop(d.field, None)
+        for side, held in w.frozen.items():  # still a pending change when the freeze lifts
+            base, old = (bs, old_s) if side is System.NETSUITE else (bn, old_n)
+            for key in held:
+                if key in old:
+                    base[key] = copy.deepcopy(old[key])
+                else:
+                    base.pop(key, None)
         for side in w.failed:  # retry the winner's value next time: forget the winner's baseline
             winner_base = bn if side is System.SALESFORCE else bs
             for key in w.updates.get(side, {}):
@@ -969,6 +1051,14 @@ class Engine:
             audit += self._decision_events(p, rt, w)
         for d in merge.parked:
             await self._park(p, rt, w, d)
+        for side, held in w.frozen.items():
+            source = w.sf if side is System.NETSUITE else w.ns
+            frozen_rec = w.ns if side is System.NETSUITE else w.sf
+            await self._guard_review(
+                p, rt, other(side), source.id,
+                f"{FROZEN_LABEL}{side.value} {rt.spec.object_of(side)} {frozen_rec.id} is frozen "
+                f"({rt.freeze[side].text}); changes not written: {', '.join(sorted(held))}")
+            p.link_summary(rt.name).actions["frozen"] += 1
         if audit:
             await store.add_audit(audit)
         if w.failed:
@@ -1001,6 +1091,10 @@ class Engine:
             w.done = RecordOutcome(rt.name, system, r.id, Outcome.SKIPPED,
                                    "no change" if not changed_state else "in sync (baseline refreshed)",
                                    "noop", partner)
+        if w.frozen and w.done.outcome is not Outcome.WAITING:
+            keys = sorted(k for values in w.frozen.values() for k in values)
+            w.done = RecordOutcome(rt.name, system, r.id, Outcome.WAITING,
+                                   f"frozen: changes to {', '.join(keys)} raised a review", w.action, partner)
 
     async def _park(self, p: _Pass, rt: _LinkRuntime, w: _Work, d: Any) -> None:
         assert w.sf is not None and w.ns is not None

@@ -54,11 +54,22 @@ def id_field(system: System) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RefRequest:
-    """An id of ``from_system`` to translate through ``link`` to the other system's id."""
+    """An id of ``from_system`` to translate through ``link`` (or, failing that, through each of
+    ``also`` in turn: ``$ref(["items", "service_items"], Product2Id)``) to the other system's id."""
 
     link: str
     from_system: System
     id: str
+    also: tuple[str, ...] = ()
+
+    @property
+    def links(self) -> tuple[str, ...]:
+        """Every link tried, in order."""
+        return (self.link, *self.also)
+
+    def describe(self) -> str:
+        """``items, service_items salesforce 01t...`` for messages."""
+        return f"{', '.join(self.links)} {self.from_system.value} {self.id}"
 
 
 @dataclass
@@ -67,16 +78,27 @@ class MapContext:
 
     refs: dict[RefRequest, str] = field(default_factory=dict)
     missing: set[RefRequest] = field(default_factory=set)
+    unresolved: set[RefRequest] = field(default_factory=set)  # several-link refs no link could resolve
+    via: dict[RefRequest, str] = field(default_factory=dict)  # the link that resolved each ref
 
-    def ref(self, link: str, from_system: System, value: JsonValue) -> str | None:
-        """Translate ``value`` (an id, or a ``{"id": ...}`` reference) or note it as missing."""
+    def ref(self, link: str | list[str] | tuple[str, ...], from_system: System,
+            value: JsonValue) -> str | None:
+        """Translate ``value`` (an id, or a ``{"id": ...}`` reference) through ``link`` (or the first
+        of several links that knows it) or note it as missing.
+
+        Raises:
+            ExpressionError: ``link`` is an empty list.
+        """
         if isinstance(value, dict):
             value = value.get("id")
         if value is None or value == "":
             return None
-        key = RefRequest(link, from_system, str(value))
+        names = [str(n) for n in link] if isinstance(link, list | tuple) else [str(link)]
+        if not names:
+            raise ExpressionError("$ref needs a link name or a list of link names", code="EXPRESSION_TYPE")
+        key = RefRequest(names[0], from_system, str(value), tuple(names[1:]))
         found = self.refs.get(key)
-        if found is None:
+        if found is None and key not in self.unresolved:
             self.missing.add(key)
         return found
 
@@ -271,7 +293,7 @@ class LinkMapping:
 
             def run(data: Mapping[str, JsonValue], ctx: MapContext) -> JsonValue:
                 def ref(link: Any, value: Any = None) -> Any:
-                    return ctx.ref(str(link), origin, value)
+                    return ctx.ref(link if isinstance(link, list) else str(link), origin, value)
 
                 value = expr.evaluate(data, {"ref": ref, "lookups": lookups, "link": link_name})
                 if is_multi and value is not None and not isinstance(value, dict):
@@ -360,7 +382,21 @@ class LinkMapping:
         return None
 
     def read_fields(self, system: System) -> list[str] | None:
-        """Top-level fields to request from ``system``; None (all) when an expression reads it."""
+        """Top-level fields to request from ``system``; None (all) when an expression reads it.
+
+        With Salesforce child relationships (``options.children``), the list also holds one
+        ``(SELECT ... FROM Relationship)`` entry per relationship, and ``FIELDS(ALL)`` stands for
+        "every field of the object" where None would be returned otherwise.
+        """
+        names = self._read_fields(system)
+        children = self.spec.options.children if system is System.SALESFORCE else {}
+        if not children:
+            return names
+        subqueries = [f"(SELECT {', '.join(cols)} FROM {rel})" for rel, cols in children.items()]
+        own = [n for n in names if n not in children] if names is not None else ["FIELDS(ALL)"]
+        return [*own, *subqueries]
+
+    def _read_fields(self, system: System) -> list[str] | None:
         names: set[str] = {id_field(system)}
         for f in self.fields:
             if f.flows[other(system)] and f.spec.expression_to(other(system)) is not None:

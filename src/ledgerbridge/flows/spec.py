@@ -54,6 +54,7 @@ __all__ = [
     "LinkSpec",
     "MatchKeySpec",
     "MatchSpec",
+    "PreflightSpec",
     "ScopeSpec",
     "SidePair",
     "TriggerSpec",
@@ -63,7 +64,8 @@ __all__ = [
 ]
 
 _PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?(\.[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?)*$")
-_REF_CALL = re.compile(r"\$ref\(\s*[\"']([A-Za-z0-9_\-]+)[\"']")
+_REF_CALL = re.compile(r"\$ref\(\s*(\[[^\]]*\]|[\"'][A-Za-z0-9_\-]+[\"'])")
+_REF_NAME = re.compile(r"[\"']([A-Za-z0-9_\-]+)[\"']")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -288,7 +290,8 @@ class FieldMapSpec(_Spec):
         found = {self.ref} if self.ref else set()
         for expr in (self.to_netsuite, self.to_salesforce):
             if expr:
-                found.update(_REF_CALL.findall(expr))
+                for arg in _REF_CALL.findall(expr):
+                    found.update(_REF_NAME.findall(arg))
         return found
 
 
@@ -405,8 +408,34 @@ class IdsSpec(_Spec):
         "externalId", description="NetSuite field holding the Salesforce id (externalId)")
 
 
+class PreflightSpec(_Spec):
+    """One check run before a record is created on NetSuite; a failure parks the record as a review.
+
+    Written as the check's name (``lines_total``) or an object with its settings:
+
+    - ``lines_total``: the lines' total as NetSuite computes it (``quantity × rate`` rounded to
+      cents per line, over the ``lines`` sublist of the payload) equals ``total`` on the source
+      record (a Salesforce path, default ``Amount``), within ``tolerance``.
+    - ``items_linked``: every id translated through ``links`` (default: the links of every
+      several-link ``$ref``) found a partner; a line without one is not created.
+    - ``subsidiary``: the customer (``entity``), the ``currency`` and every line's item agree with
+      the order's subsidiary (the customer's, unless the payload sets one), as NetSuite requires.
+    """
+
+    check: Literal["lines_total", "items_linked", "subsidiary"]
+    lines: str = Field("item.items", description="the sublist of the NetSuite payload")
+    total: str = Field("Amount", description="Salesforce path of the expected total (lines_total)")
+    tolerance: float = Field(0.005, ge=0)
+    links: list[str] | None = Field(None, description="links whose refs must resolve (items_linked)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"check": data} if isinstance(data, str) else data
+
+
 class LinkOptionsSpec(_Spec):
-    """Tuning knobs."""
+    """Tuning knobs, and the steps that guard writes (``preflight``, ``freeze_when``)."""
 
     batch_size: int | None = Field(None, ge=1, description="records per write call (capped by the system)")
     page_size: int | None = Field(None, ge=1)
@@ -416,6 +445,28 @@ class LinkOptionsSpec(_Spec):
     read_deletes: bool = True
     lookups: dict[str, dict[str, Json]] = Field(
         default_factory=dict, description="value tables, available in expressions as $lookups.<name>")
+    children: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Salesforce child relationships read with each record, e.g. "
+                    "{OpportunityLineItems: [Id, Product2Id, Quantity]}; mappings see "
+                    "OpportunityLineItems.records[]")
+    preflight: list[PreflightSpec] = Field(
+        default_factory=list, description="checks before a NetSuite create; a failure is a review")
+    freeze_when: SidePair | None = Field(
+        None, description="per side, an expression on that side's record (e.g. netsuite: "
+                          "\"orderStatus.id != 'A'\"); while it holds, changes are not written to that "
+                          "side but raise a review")
+
+    @field_validator("children")
+    @classmethod
+    def _children(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for rel, names in value.items():
+            _check_path(rel, "child relationship")
+            if not names:
+                raise ValueError(f"children.{rel}: list the fields to read")
+            for n in names:
+                _check_path(n, f"children.{rel} field")
+        return value
 
     @field_validator("overlap_s", mode="before")
     @classmethod
