@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
+from ledgerbridge.app.onboarding import AfterPass, run_onboarding
 from ledgerbridge.app.wiring import Runtime, open_runtime
 from ledgerbridge.core.errors import EngineError
 from ledgerbridge.core.records import JsonValue, System, Watermark
@@ -88,7 +89,9 @@ async def sync(config: LedgerBridgeConfig, names: Sequence[str] | None = None, *
             for name in rt.engine.order(selected):
                 for system in System:
                     await rt.ops.reset_watermark(name, system, EPOCH)
-        return await rt.engine.sync(selected, on_progress=on_progress)
+        summary = await rt.engine.sync(selected, on_progress=on_progress)
+        await run_onboarding(rt, summary)  # the named after-pass step (no-op without `onboarding:`)
+        return summary
 
 
 async def plan(config: LedgerBridgeConfig, names: Sequence[str] | None = None, *,
@@ -204,7 +207,8 @@ async def run_forever(config: LedgerBridgeConfig, stop: asyncio.Event, *, state_
         The number of passes run.
     """
     async with open_runtime(config, state_url=state_url) as rt:
-        scheduler = Scheduler(rt.engine, default_interval_s=default_interval_s, on_summary=on_summary)
+        after_pass = AfterPass(rt, on_summary)  # onboarding after each pass, then on_summary
+        scheduler = Scheduler(rt.engine, default_interval_s=default_interval_s, on_summary=after_pass)
         if on_ready is not None:
             on_ready(rt)
 
@@ -217,4 +221,5 @@ async def run_forever(config: LedgerBridgeConfig, stop: asyncio.Event, *, state_
             await scheduler.run()
         finally:
             watcher.cancel()
+            await after_pass.drain()
         return scheduler.n_passes
