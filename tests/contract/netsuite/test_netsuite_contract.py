@@ -220,3 +220,18 @@ async def test_batch_jobs_mix_updates_creates_and_missing_ids(clock: VirtualCloc
         assert emails == ["u0@x.example", "u1@x.example", "u2@x.example"]
     finally:
         await rig.aclose()
+
+
+async def test_the_q_filter_lookup_agrees_with_the_suiteql_lookup(clock: VirtualClock) -> None:
+    rig = in_process(clock=clock)
+    try:
+        results = await rig.connector.upsert(
+            "customer",
+            [Write(customer(i, email=f"q{i}@x.example"), external_id=f"q-{i}") for i in range(4)],
+        )
+        wanted = ["q1@x.example", "q3@x.example"]
+        by_filter = await rig.connector._find_by_filter("customer", "email", wanted, Priority.INTERACTIVE)
+        by_suiteql = [r.id for r in await rig.connector.find("customer", "email", wanted)]
+        assert sorted(by_filter) == sorted(by_suiteql) == sorted([results[1].id, results[3].id])
+    finally:
+        await rig.aclose()

@@ -44,6 +44,7 @@ from ledgerbridge.core.errors import (
     ErrorKind,
     NotFound,
     RemoteError,
+    RequestRejected,
 )
 from ledgerbridge.core.ports import Clock, SystemClock
 from ledgerbridge.core.records import (
@@ -64,6 +65,8 @@ from ledgerbridge.core.records import (
 from ledgerbridge.transport import HttpSettings, RetryPolicy, TransportMetrics, build_client
 from ledgerbridge.transport.governor import AdaptiveGovernor, ConcurrencyGovernor, ThrottleBackoff
 
+# Values per ``q`` filter of the record service: the filter travels in the URL.
+_Q_FILTER_VALUES = 50
 T = TypeVar("T")
 R = TypeVar("R")
 SCHEMA_ACCEPT = {"Accept": "application/schema+json"}
@@ -295,10 +298,11 @@ class NetSuiteConnector:
         """Records whose ``field`` equals one of ``values``.
 
         ``id`` and ``externalId`` are read directly (``eid:``); other fields go through a SuiteQL
-        ``IN`` lookup on the lower-cased column name, then REST GET.
+        ``IN`` lookup on the lower-cased column name, or, when SuiteQL refuses the column, the
+        record service's ``q`` filter on the REST field name; then REST GET.
 
         Raises:
-            RequestRejected: NetSuite does not know the column.
+            RequestRejected: Neither SuiteQL nor the record service knows the field.
         """
         await self.start()
         wanted = list(dict.fromkeys(str(v) for v in values if v is not None and str(v) != ""))
@@ -310,15 +314,40 @@ class NetSuiteConnector:
         if key == "externalid":
             return await self._get_many(object, wanted, fields, priority, by_external_id=True)
         ids: list[str] = []
-        for start in range(0, len(wanted), wire.SUITEQL_MAX_IN_LIST):
-            chunk = wanted[start:start + wire.SUITEQL_MAX_IN_LIST]
-            try:
-                query = wire.find_query(object, field, chunk)
-            except ValueError as exc:
-                raise ConfigError(f"cannot look NetSuite {object} up by {field!r}: {exc}") from None
-            async for rows in self._all_rows(query, priority):
-                ids.extend(row["id"] for row in rows if row.get("id"))
+        try:
+            for start in range(0, len(wanted), wire.SUITEQL_MAX_IN_LIST):
+                chunk = wanted[start:start + wire.SUITEQL_MAX_IN_LIST]
+                try:
+                    query = wire.find_query(object, field, chunk)
+                except ValueError as exc:
+                    raise ConfigError(f"cannot look NetSuite {object} up by {field!r}: {exc}") from None
+                async for rows in self._all_rows(query, priority):
+                    ids.extend(row["id"] for row in rows if row.get("id"))
+        except RequestRejected:
+            # SuiteQL column names differ from REST field names for some fields; the record
+            # service's ``q`` filter takes the REST name (reference/netsuite-api.md §3.6).
+            ids = await self._find_by_filter(object, field, wanted, priority)
         return await self._get_many(object, list(dict.fromkeys(ids)), fields, priority)
+
+    async def _find_by_filter(self, object: str, field: str, values: Sequence[str],
+                              priority: Priority) -> list[str]:
+        ids: list[str] = []
+        for start in range(0, len(values), _Q_FILTER_VALUES):
+            q = wire.q_filter(field, values[start:start + _Q_FILTER_VALUES])
+            offset = 0
+            while True:
+                body = await self.client.request_json(
+                    "GET", wire.record_path(object), operation="record.list", priority=priority,
+                    params={"q": q, "limit": str(wire.SUITEQL_PAGE_LIMIT), "offset": str(offset)})
+                try:
+                    page_ids, has_more = wire.parse_collection_ids(body)
+                except ValueError as exc:
+                    raise protocol_error(str(exc), operation="record.list") from None
+                ids.extend(page_ids)
+                if not has_more or not page_ids:
+                    break
+                offset += wire.SUITEQL_PAGE_LIMIT
+        return ids
 
     async def suiteql(self, query: str, params: Sequence[str] = (), *,
                       priority: Priority = Priority.STATUS) -> list[dict[str, str]]:

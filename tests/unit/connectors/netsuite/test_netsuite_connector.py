@@ -465,3 +465,27 @@ async def test_a_create_without_external_id_is_not_retried_after_a_500(clock: Fa
     results = await connector(script, clock).upsert("customer", [Write({"companyName": "X"})])
     assert results[0].error is not None and results[0].error.kind is ErrorKind.TRANSIENT
     assert len(script.calls("POST", r"/record/v1/customer")) == 1  # it may have been saved: no blind retry
+
+
+async def test_find_falls_back_to_the_q_filter_when_suiteql_refuses_the_column(clock: FakeClock) -> None:
+    script = Script()
+    script.on(
+        "POST", r"/query/v1/suiteql", error(400, "INVALID_PARAMETER", "Search error occurred: Field 'x'")
+    )
+    pages = iter(
+        [
+            httpx2.Response(200, json={"items": [{"id": "7"}], "hasMore": True}),
+            httpx2.Response(200, json={"items": [{"id": "8"}], "hasMore": False}),
+        ]
+    )
+    script.on("GET", r"/record/v1/customer", lambda _r: next(pages))
+    script.on(
+        "GET",
+        r"/record/v1/customer/\d+",
+        lambda r: httpx2.Response(200, json={"id": r.url.path.rsplit("/", 1)[-1]}),
+    )
+    found = await connector(script, clock).find("customer", "custentity_code", ["A", "B"])
+    assert [r.id for r in found] == ["7", "8"]
+    listing = script.calls("GET", r"/record/v1/customer")
+    assert listing[0].url.params["q"] == 'custentity_code IS "A" OR custentity_code IS "B"'
+    assert [c.url.params["offset"] for c in listing] == ["0", "1000"]
