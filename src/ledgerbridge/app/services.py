@@ -8,10 +8,12 @@ import them from ``app``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from ledgerbridge.app.onboarding import AfterPass, run_onboarding
+from ledgerbridge.app.realtime import RealtimeService, poll_interval_s, realtime_running
 from ledgerbridge.app.wiring import Runtime, open_runtime
 from ledgerbridge.core.errors import EngineError
 from ledgerbridge.core.records import JsonValue, System, Watermark
@@ -200,17 +202,25 @@ async def check_online(config: LedgerBridgeConfig, *, state_url: str | None = No
 async def run_forever(config: LedgerBridgeConfig, stop: asyncio.Event, *, state_url: str | None = None,
                       default_interval_s: float | None = 60.0,
                       on_summary: Callable[[SyncSummary], None] | None = None,
-                      on_ready: Callable[[Runtime], None] | None = None) -> int:
+                      on_ready: Callable[[Runtime], None] | None = None,
+                      on_realtime: Callable[[RealtimeService], None] | None = None) -> int:
     """Run every link on its triggers until ``stop`` is set; the pass in progress finishes first.
+
+    With a ``realtime`` section, the push side (:mod:`ledgerbridge.app.realtime`) runs alongside and
+    links without timed triggers poll at its safety-net interval instead of ``default_interval_s``.
 
     Returns:
         The number of passes run.
     """
-    async with open_runtime(config, state_url=state_url) as rt:
+    async with open_runtime(config, state_url=state_url) as rt, contextlib.AsyncExitStack() as stack:
         after_pass = AfterPass(rt, on_summary)  # onboarding after each pass, then on_summary
-        scheduler = Scheduler(rt.engine, default_interval_s=default_interval_s, on_summary=after_pass)
+        scheduler = Scheduler(rt.engine, default_interval_s=poll_interval_s(config, default_interval_s),
+                              on_summary=after_pass)
+        realtime = await stack.enter_async_context(realtime_running(rt, scheduler, stop))
         if on_ready is not None:
             on_ready(rt)
+        if realtime is not None and on_realtime is not None:
+            on_realtime(realtime)
 
         async def watch() -> None:
             await stop.wait()

@@ -2,7 +2,9 @@
 
 Each link with triggers gets a next-due time: ``interval`` triggers fire at start and then every
 interval (measured from the scheduled time, so passes do not drift); ``cron`` triggers fire at their
-next matching minute (UTC). Due links run together in one pass, parents first. Between passes the loop
+next matching minute (UTC). ``push`` triggers are served by the intake, so a link whose only
+triggers are push polls at the default interval (the safety net). Due links run together in one
+pass, parents first; :meth:`Scheduler.run_soon` makes links due now (a catch-up). Between passes the loop
 works off the intake (pushed ids) and sleeps on the injected clock until the next due time, waking
 early on :meth:`Scheduler.stop` or when a change is pushed. ``stop()`` is graceful: the pass in
 progress finishes and its state is committed before :meth:`Scheduler.run` returns.
@@ -28,7 +30,8 @@ def next_fire(trigger: TriggerSpec, after: datetime) -> datetime:
     """The next time ``trigger`` fires strictly after ``after``."""
     if trigger.interval is not None:
         return after + timedelta(seconds=trigger.interval)
-    assert trigger.cron is not None
+    if trigger.cron is None:
+        raise ValueError("a push trigger has no schedule")
     return CronSchedule.parse(trigger.cron).next_after(after)
 
 
@@ -52,6 +55,7 @@ class Scheduler:
         self.default_interval_s = default_interval_s
         self.on_summary = on_summary
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
         self.n_passes = 0
         self.next_due: dict[str, datetime] = {}
 
@@ -64,10 +68,19 @@ class Scheduler:
         """True once :meth:`stop` was called."""
         return self._stop.is_set()
 
+    def run_soon(self, names: list[str]) -> None:
+        """Make these links due now (a catch-up after missed pushes) and wake the loop."""
+        now = self.clock.now()
+        for name in names:
+            if name in self.engine.specs:
+                self.next_due[name] = min(self.next_due.get(name, now), now)
+        self._wake.set()
+
     def _triggers(self, name: str) -> list[TriggerSpec]:
         spec = self.engine.specs[name]
-        if spec.triggers:
-            return list(spec.triggers)
+        timed = [t for t in spec.triggers if t.push is None]
+        if timed:
+            return timed
         if self.default_interval_s is not None:
             return [TriggerSpec(interval=self.default_interval_s)]
         return []
@@ -130,13 +143,18 @@ class Scheduler:
             self.on_summary(summary)
 
     async def _sleep(self, seconds: float) -> None:
+        if self._wake.is_set():
+            self._wake.clear()
+            return
         stop = asyncio.ensure_future(self._stop.wait())
+        woken = asyncio.ensure_future(self._wake.wait())
         nap = asyncio.ensure_future(self.clock.sleep(seconds))
         pushed = asyncio.ensure_future(self.engine.intake.wait(seconds)) if seconds > 0 else None
-        waiting = [f for f in (stop, nap, pushed) if f is not None]
+        waiting = [f for f in (stop, woken, nap, pushed) if f is not None]
         try:
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._wake.clear()
             for f in waiting:
                 if not f.done():
                     f.cancel()

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from ledgerbridge.flows.spec import LinkSpec
+from ledgerbridge.flows.spec import LinkSpec, parse_duration_s
 
 DEFAULT_STATE_URL = "sqlite:///.ledgerbridge/state.db"
 DEFAULT_SF_API_VERSION = "62.0"
@@ -247,6 +247,72 @@ class StateSpec(_Model):
         return value
 
 
+class WebhookSpec(_Model):
+    """The receiver of the NetSuite User Event script's signed calls (part of ``ledgerbridge run``)."""
+
+    host: str = Field("127.0.0.1", description="interface to listen on")
+    port: int = Field(8780, ge=0, le=65535, description="TCP port (0 picks a free one)")
+    path: str = Field("/webhooks/netsuite", description="URL path the script posts to")
+    secret: SecretStr | None = Field(None, description="HMAC-SHA256 key shared with the script (${ENV})")
+    secret_file: str | None = Field(None, description="file holding the secret instead")
+    max_body_bytes: int = Field(16_384, gt=0)
+    replay_window_s: float = Field(300.0, gt=0, description="accepted signature age, seconds")
+    rate_limit_per_s: float = Field(50.0, gt=0)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"path must start with '/', got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _secret(self) -> WebhookSpec:
+        if self.secret is not None and self.secret_file:
+            raise ValueError("give either secret or secret_file, not both")
+        if self.secret is None and self.secret_file:
+            object.__setattr__(self, "secret", _read_secret_file(self.secret_file, "secret"))
+        if self.secret is None or not self.secret.get_secret_value():
+            raise ValueError(
+                "realtime.webhook needs secret (e.g. ${LEDGERBRIDGE_WEBHOOK_SECRET}) or secret_file")
+        return self
+
+
+class SalesforceCdcSpec(_Model):
+    """Salesforce Change Data Capture over the Pub/Sub API (gRPC)."""
+
+    enabled: bool = True
+    endpoint: str | None = Field(
+        None, description="host:port of the Pub/Sub API; default api.pubsub.salesforce.com:7443")
+    port: int | None = Field(
+        None, ge=1, le=65535, description="Pub/Sub port on the instance URL's host (a local sandbox)")
+    tls: bool | None = Field(None, description="TLS on the channel; default: as the instance URL (https)")
+    batch_size: int = Field(100, ge=1, le=100, description="events requested at a time")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> SalesforceCdcSpec:
+        if self.endpoint and self.port:
+            raise ValueError("give either endpoint or port, not both")
+        return self
+
+
+class RealtimeSpec(_Model):
+    """Push triggers: Salesforce CDC and the NetSuite webhook, with slow polling as a safety net."""
+
+    webhook: WebhookSpec | None = Field(None, description="the NetSuite push receiver (off when absent)")
+    salesforce_cdc: SalesforceCdcSpec = Field(default_factory=SalesforceCdcSpec)
+    safety_net_interval: float = Field(
+        600.0, description="polling of push links (seconds, or 30s / 10m / 1h); default 10m")
+
+    @field_validator("safety_net_interval", mode="before")
+    @classmethod
+    def _interval(cls, value: object) -> float:
+        seconds = parse_duration_s(value)
+        if seconds <= 0:
+            raise ValueError("safety_net_interval must be positive")
+        return seconds
+
+
 class OnboardingInvoiceSpec(_Model):
     """The welcome/onboarding invoice created in NetSuite (external id ``onboard-<customer id>``)."""
 
@@ -320,5 +386,7 @@ class LedgerBridgeConfig(_Model):
     state: StateSpec = Field(default_factory=StateSpec)
     links: dict[str, LinkSpec] = Field(
         default_factory=dict, description="Salesforce object <-> NetSuite record pairs and their mappings")
+    realtime: RealtimeSpec | None = Field(
+        None, description="push triggers (Salesforce CDC, NetSuite webhook); absent: polling only")
     onboarding: OnboardingSpec | None = Field(
         None, description="customer onboarding after won deals (invoice, task, notifications)")

@@ -368,10 +368,21 @@ class DeletePolicySpec(_Spec):
 
 
 class TriggerSpec(_Spec):
-    """When a link runs on its own: every ``interval`` or on a ``cron`` schedule (UTC)."""
+    """When a link runs: every ``interval``, on a ``cron`` schedule (UTC), or on ``push``.
+
+    Each trigger has exactly one of the three keys; a link lists as many as it needs and they
+    combine (``triggers: [{push: true}, {interval: 15m}]``). ``push: true`` means "as soon as a
+    system reports a change": Salesforce Change Data Capture over the Pub/Sub API and the NetSuite
+    User Event script's webhook (see the ``realtime`` section of the configuration). A link with
+    push and no interval or cron still polls at ``realtime.safety_net_interval``. A link without
+    triggers gets push (when ``realtime`` is configured) plus that safety-net polling, or else the
+    ``ledgerbridge run --interval`` polling.
+    """
 
     interval: float | None = Field(None, description="seconds, or 30s / 5m / 1h")
     cron: str | None = Field(None, description="minute hour day-of-month month day-of-week")
+    push: Literal[True] | None = Field(
+        None, description="true: run on changes pushed by the systems (CDC, NetSuite webhook)")
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -394,8 +405,8 @@ class TriggerSpec(_Spec):
 
     @model_validator(mode="after")
     def _one(self) -> TriggerSpec:
-        if (self.interval is None) == (self.cron is None):
-            raise ValueError("a trigger has exactly one of interval and cron")
+        if sum(v is not None for v in (self.interval, self.cron, self.push)) != 1:
+            raise ValueError("a trigger has exactly one of interval, cron and push (push: true)")
         return self
 
 
