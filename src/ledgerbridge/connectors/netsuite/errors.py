@@ -216,6 +216,10 @@ _TEXT_RULES: tuple[tuple[re.Pattern[str], Rule], ...] = (
 )
 
 
+# Generic codes whose detail text may say more (a DUP_RCRD about an external id is a taken key).
+_REFINED_BY_TEXT = frozenset({"USER_ERROR", "DUP_RCRD"})
+
+
 def _generic(status: int) -> Rule:
     if status >= 500:
         return _BY_STATUS[500]
@@ -241,7 +245,7 @@ def classify(status: int, code: str | None = None, message: str = "", *,
     upper = code.upper() if code else None
     if upper is not None:
         rule = _BY_STATUS_CODE.get((status, upper)) or _BY_CODE.get(upper)
-    if rule is None or rule.code in {"USER_ERROR", None}:
+    if rule is None or rule.code in _REFINED_BY_TEXT:
         for pattern, text_rule in _TEXT_RULES:
             if message and pattern.search(message):
                 rule = text_rule

@@ -203,8 +203,7 @@ def parse_record(body: object, *, fallback_id: str | None = None) -> RecordDoc:
     """
     if not isinstance(body, dict):
         raise ValueError("a record must be a JSON object")
-    stripped = _strip_links(body)
-    assert isinstance(stripped, dict)
+    stripped = {k: _strip_links(v) for k, v in body.items() if k != "links"}
     record_id = stripped.get("id", fallback_id)
     if record_id is None:
         raise ValueError("record without id")

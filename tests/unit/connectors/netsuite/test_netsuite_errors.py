@@ -138,3 +138,13 @@ def test_error_paths_travel_with_the_exception_into_the_record_error() -> None:
     value = record_error(error)
     assert value.fields == ("item.items[0].item",)
     assert value.code == "INVALID_CONTENT" and value.kind is ErrorKind.RECORD
+
+
+def test_a_duplicate_record_about_an_external_id_is_an_ambiguous_key() -> None:
+    body = {"status": 400, "o:errorDetails": [{
+        "detail": "Error while accessing a resource. A record with the external ID 'dup-1' already exists.",
+        "o:errorCode": "DUP_RCRD"}]}
+    error = error_from_response(400, body, operation="record.create")
+    assert isinstance(error, AmbiguousKey) and error.code == "DUP_RCRD"
+    other = {"status": 400, "o:errorDetails": [{"detail": "Duplicate record.", "o:errorCode": "DUP_RCRD"}]}
+    assert type(error_from_response(400, other, operation="record.create")) is RequestRejected
