@@ -91,12 +91,15 @@ def _reads(spec: LinkSpec, system: System) -> bool:
 
 
 def cdc_topics(config: LedgerBridgeConfig) -> dict[str, list[str]]:
-    """``/data/<Object>ChangeEvent`` -> the push links reading that Salesforce object."""
+    """``/data/<Object>ChangeEvent`` (``/data/<Name>__ChangeEvent`` for custom objects) -> the push
+    links reading that Salesforce object."""
     topics: dict[str, list[str]] = {}
     for name in push_links(config):
         spec = config.links[name]
         if _reads(spec, System.SALESFORCE):
-            topics.setdefault(f"/data/{spec.salesforce}ChangeEvent", []).append(name)
+            entity = str(spec.salesforce)
+            channel = entity[:-3] + "__ChangeEvent" if entity.endswith("__c") else entity + "ChangeEvent"
+            topics.setdefault(f"/data/{channel}", []).append(name)
     return topics
 
 

@@ -26,6 +26,10 @@ links:
     direction: to_salesforce
     fields: [{salesforce: Name, netsuite: tranId}]
     triggers: [{push: true}]
+  payments:
+    salesforce: Payment__c
+    netsuite: customerPayment
+    fields: [{salesforce: Name, netsuite: tranId}]
   nightly:
     salesforce: Contact
     netsuite: contact
@@ -61,10 +65,12 @@ def test_push_is_the_default_where_available_and_combines_with_timed_triggers() 
     secret = cfg.realtime.webhook.secret
     assert secret is not None and secret.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(cfg.realtime)
-    assert push_links(cfg) == ["accounts", "orders", "invoices"]  # nightly has only a cron trigger
+    # nightly has only a cron trigger
+    assert push_links(cfg) == ["accounts", "orders", "invoices", "payments"]
     # invoices flow NetSuite -> Salesforce only: no Salesforce channel for them
     assert cdc_topics(cfg) == {"/data/AccountChangeEvent": ["accounts"],
-                               "/data/OpportunityChangeEvent": ["orders"]}
+                               "/data/OpportunityChangeEvent": ["orders"],
+                               "/data/Payment__ChangeEvent": ["payments"]}
     assert poll_interval_s(cfg, 60.0) == 600.0
 
 
