@@ -252,7 +252,8 @@ def build_company(seed: int = 42, n_accounts: int = 200, n_products: int = 150,
     leads: list[Lead] = []
     for key in range(n_leads):
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        comp = f"{rng.choice(_PREFIXES)} {rng.choice(['Partners', 'Studios', 'Works', 'Ventures', 'Trading'])}"
+        prefix = rng.choice(_PREFIXES)
+        comp = f"{prefix} {rng.choice(['Partners', 'Studios', 'Works', 'Ventures', 'Trading'])}"
         dom = comp.lower().replace(" ", "") + ".example"
         city, state, zip_code, country = rng.choice(_CITIES)
         leads.append(Lead(

@@ -7,6 +7,7 @@ Shared by both emulators: ``ServerThread`` is the in-process helper tests and be
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import sys
@@ -93,7 +94,9 @@ def run_foreground(servers: list[tuple[Any, str, int, TLSFiles | None]],
     uvs = [uvicorn.Server(_config(app, host, port, tls))
            for (app, host, _, tls), port in zip(servers, ports, strict=True)]
     for s in uvs:
-        s.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # One SIGINT/SIGTERM handler (below) stops every server; uvicorn's own per-server capture
+        # would leave all but the last server running.
+        s.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
 
     async def main() -> None:
         tasks = [asyncio.create_task(s.serve()) for s in uvs]
