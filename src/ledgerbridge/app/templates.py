@@ -2,15 +2,19 @@
 
 Layer ``app``; imports ``flows`` (to validate a rendering) and the standard library. Each template
 is package data, ``templates/<name>.yaml``: a first comment line ``# <name>: <one-line description>``,
-further comment lines, then a ``links:`` mapping. :func:`render` puts a ``connections`` block in
-front of it: the local sandboxes (ports 8701/8702, their documented default credentials) for
-``sandbox=True``, else ``${ENV_VAR}`` placeholders with comments, so no secret is ever written.
+further comment lines, then a ``links:`` mapping. A comment line ``# requires: a, b`` names templates
+whose links this one refers to (``ref: accounts``); :func:`render` appends their links, so the
+rendered file is complete (a link already defined keeps this template's definition).
+:func:`render` puts a ``connections`` block in front of it: the local sandboxes (ports 8701/8702,
+their documented default credentials) for ``sandbox=True``, else ``${ENV_VAR}`` placeholders with
+comments, so no secret is ever written.
 
 The sandbox defaults are repeated here on purpose: ``ledgerbridge`` never imports the sandbox package.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -58,6 +62,7 @@ class Template:
     name: str
     description: str
     body: str
+    requires: tuple[str, ...] = ()
 
 
 def _folder() -> resources.abc.Traversable:
@@ -68,7 +73,49 @@ def _parse(name: str, text: str) -> Template:
     first = text.splitlines()[0] if text else ""
     prefix = f"# {name}:"
     description = first[len(prefix):].strip() if first.startswith(prefix) else ""
-    return Template(name, description, text)
+    requires: tuple[str, ...] = ()
+    for line in text.splitlines():
+        if line.startswith("# requires:"):
+            requires = tuple(n.strip() for n in line[len("# requires:"):].split(",") if n.strip())
+        elif not line.startswith("#"):
+            break
+    return Template(name, description, text, requires)
+
+
+_LINK_KEY = re.compile(r"^  ([A-Za-z0-9_\-]+):", re.MULTILINE)
+
+
+def _links_of(t: Template, seen: set[str]) -> str:
+    """The body of ``t``'s ``links:`` mapping (indented entries), minus links named in ``seen``."""
+    _, _, links = t.body.partition("\nlinks:\n")
+    blocks = re.split(r"(?m)^(?=  [A-Za-z0-9_\-]+:)", links)
+    kept = []
+    for block in blocks:
+        m = _LINK_KEY.match(block)
+        if m is None or m.group(1) in seen:
+            continue
+        seen.add(m.group(1))
+        kept.append(block if block.endswith("\n") else block + "\n")
+    return "".join(kept)
+
+
+def _with_required(t: Template) -> str:
+    """``t``'s body followed by the links of the templates it requires (transitively)."""
+    if not t.requires:
+        return t.body
+    seen = set(_LINK_KEY.findall(t.body.partition("\nlinks:\n")[2]))
+    body = t.body if t.body.endswith("\n") else t.body + "\n"
+    done = {t.name}
+    todo = list(t.requires)
+    while todo:
+        name = todo.pop(0)
+        if name in done:
+            continue
+        done.add(name)
+        req = get_template(name)
+        todo.extend(req.requires)
+        body += f"\n  # from template {name!r}\n" + _links_of(req, seen)
+    return body
 
 
 def list_templates() -> list[Template]:
@@ -171,7 +218,7 @@ def render(name: str, *, sandbox: bool, salesforce_url: str = SANDBOX_SALESFORCE
         "state:\n"
         f"  url: {_quote(state)}\n"
         "\n"
-        f"{t.body}")
+        f"{_with_required(t)}")
 
 
 def check_rendering(text: str, env: dict[str, str] | None = None) -> None:

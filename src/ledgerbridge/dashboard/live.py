@@ -21,6 +21,7 @@ from ledgerbridge.core.store import (
     ConflictStatus,
     DeadLetter,
     DeadLetterStatus,
+    MatchReview,
     ReviewStatus,
     RunStatus,
 )
@@ -52,6 +53,21 @@ _DIRECTIONS = {"both": Direction.BOTH, "to_netsuite": Direction.SF_TO_NS, "to_sa
 def _direction(value: object) -> Direction:
     return _DIRECTIONS.get(str(getattr(value, "value", value)), Direction.BOTH)
 
+
+
+# Labels of the reviews the engine's guard steps open (ledgerbridge.engine.steps): no candidates,
+# the label is "preflight: <reason>" or "frozen: <reason>".
+_GUARD_PREFIXES = ("preflight: ", "frozen: ")
+
+
+def _review_item(review: MatchReview) -> ReviewItem:
+    """A stored review as the dashboard shows it: a guard step's review is ``PREFLIGHT`` with its reason."""
+    if not review.candidates:
+        for prefix in _GUARD_PREFIXES:
+            if review.label.startswith(prefix):
+                reason = review.label if prefix.startswith("frozen") else review.label[len(prefix):]
+                return ReviewItem(ReviewKind.PREFLIGHT, review, reason=reason)
+    return ReviewItem(ReviewKind.MATCH, review)
 
 class RuntimeBackend:
     """Dashboard data and actions from a running engine.
@@ -208,18 +224,17 @@ class RuntimeBackend:
     async def list_reviews(self, *, kind: ReviewKind | None = None, link: str | None = None,
                            status: ReviewStatus | None = ReviewStatus.OPEN,
                            limit: int = 100) -> list[ReviewItem]:
-        """Match reviews (this backend has no preflight reviews of its own)."""
-        if kind is ReviewKind.PREFLIGHT:
-            return []
+        """Match reviews, and the engine's preflight/freeze reviews (kind ``PREFLIGHT``, with the reason)."""
         reviews = await self.rt.store.list_reviews(link=link, status=status, limit=limit)
-        return [ReviewItem(ReviewKind.MATCH, r) for r in reviews]
+        items = [_review_item(r) for r in reviews]
+        return [i for i in items if kind is None or i.kind is kind]
 
     async def get_review(self, review_id: str) -> ReviewItem:
         """One review."""
         r = await self.rt.store.get_review(review_id)
         if r is None:
             raise LookupError(f"no review {review_id!r}")
-        return ReviewItem(ReviewKind.MATCH, r)
+        return _review_item(r)
 
     async def resolve_review(self, review_id: str, decision: ReviewDecision,
                              candidate_id: str | None = None) -> Outcome:
@@ -228,7 +243,18 @@ class RuntimeBackend:
         if item.review.status is not ReviewStatus.OPEN:
             raise ValueError(f"review {review_id} is {item.review.status.value}, not open")
         try:
-            if decision is ReviewDecision.LINK:
+            if item.kind is ReviewKind.PREFLIGHT:
+                if decision not in (ReviewDecision.RETRY, ReviewDecision.DISMISS):
+                    raise ValueError(f"{decision.value} does not apply to a preflight review")
+                await self.rt.ops.dismiss_review(review_id)
+                if decision is ReviewDecision.DISMISS:
+                    return Outcome(review_id, True, "dismissed")
+                summary = await self.rt.engine.sync_records(item.review.link, item.review.system,
+                                                            [item.review.record_id], kind="review")
+                done = [o for s in summary.links.values() for o in s.outcomes
+                        if o.id == item.review.record_id]
+                o = done[-1] if done else None
+            elif decision is ReviewDecision.LINK:
                 if not candidate_id:
                     raise ValueError("choose a candidate to link to")
                 o = await self.rt.ops.link_review(review_id, candidate_id)
