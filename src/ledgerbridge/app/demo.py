@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
@@ -23,9 +24,9 @@ from ledgerbridge.app.templates import (
     connections_yaml,
     get_template,
 )
-from ledgerbridge.app.wiring import Runtime
 from ledgerbridge.core.errors import LedgerBridgeError
-from ledgerbridge.core.records import Priority, Write
+from ledgerbridge.core.ports import SystemPort
+from ledgerbridge.core.records import Priority, Record, Write
 
 log = structlog.get_logger("ledgerbridge.demo")
 
@@ -88,17 +89,34 @@ def _section(info: dict[str, object], key: str) -> dict[str, object]:
     return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
 
 
+class _Ports(Protocol):
+    @property
+    def salesforce(self) -> SystemPort: ...
+
+    @property
+    def netsuite(self) -> SystemPort: ...
+
+
+_NEW_COMPANIES = ("Aurora", "Basalt", "Corvid", "Dovetail", "Ember", "Fjord", "Gallium", "Halcyon")
+_NEW_KINDS = ("Robotics", "Analytics", "Logistics", "Foods", "Energy", "Media")
+
+
 class Simulator:
     """People at work: edits on both sides at a gentle, realistic pace, through the systems' APIs.
 
+    Each step is one of: a sales rep changes an account's phone in Salesforce; finance changes a
+    customer's credit limit in NetSuite; a new account is created in Salesforce; a product manager
+    edits an item's description in NetSuite; and now and then the same phone is edited differently
+    on both sides between two passes (a conflict the field's owner settles).
+
     Args:
-        runtime: the demo runtime (its connectors make the edits).
+        runtime: what makes the edits (the demo runtime's connectors).
         speed: 1.0 is about one edit every 6 seconds; 2.0 twice as often.
         rng: random source (seeded for tests).
         on_event: called with a sentence for each edit made.
     """
 
-    def __init__(self, runtime: Runtime, *, speed: float = 1.0, rng: random.Random | None = None,
+    def __init__(self, runtime: _Ports, *, speed: float = 1.0, rng: random.Random | None = None,
                  on_event: Callable[[str], None] | None = None) -> None:
         self.rt = runtime
         self.speed = max(0.05, speed)
@@ -107,39 +125,75 @@ class Simulator:
         self.n_edits = 0
 
     async def step(self) -> str | None:
-        """Make one edit on one side; return what was done (None when nothing could be edited)."""
-        if self.rng.random() < 0.6:
-            return await self._edit_salesforce()
-        return await self._edit_netsuite()
+        """Make one edit; return what was done (None when there was nothing to edit)."""
+        roll = self.rng.random()
+        if roll < 0.35:
+            return await self._edit_salesforce_phone()
+        if roll < 0.6:
+            return await self._edit_netsuite_credit()
+        if roll < 0.75:
+            return await self._create_account()
+        if roll < 0.9:
+            return await self._edit_item()
+        return await self._conflicting_phone()
 
-    async def _edit_salesforce(self) -> str | None:
-        pages = self.rt.salesforce.read_changes("Account", None, fields=["Id", "Name", "Phone"],
-                                                priority=Priority.BACKFILL)
-        async for page in pages:
-            if not page.records:
-                return None
-            r = self.rng.choice(list(page.records))
-            phone = f"+1 512 555 {self.rng.randint(1000, 9999)}"
-            res = await self.rt.salesforce.upsert("Account", [Write({"Phone": phone}, id=r.id)],
-                                                  priority=Priority.BACKFILL)
-            self.n_edits += 1
-            ok = "" if res[0].ok else f" (failed: {res[0].error.message if res[0].error else ''})"
-            return f"Salesforce: {r.fields.get('Name')} phone changed to {phone}{ok}"
+    async def _pick(self, port: SystemPort, object: str, fields: list[str] | None = None) -> Record | None:
+        async for page in port.read_changes(object, None, fields=fields, priority=Priority.BACKFILL):
+            if page.records:
+                return self.rng.choice(list(page.records))
         return None
 
-    async def _edit_netsuite(self) -> str | None:
-        pages = self.rt.netsuite.read_changes("customer", None, priority=Priority.BACKFILL)
-        async for page in pages:
-            if not page.records:
-                return None
-            r = self.rng.choice(list(page.records))
-            limit = float(self.rng.choice([5000, 10000, 25000, 50000, 100000]))
-            res = await self.rt.netsuite.upsert("customer", [Write({"creditLimit": limit}, id=r.id)],
-                                                priority=Priority.BACKFILL)
-            self.n_edits += 1
-            ok = "" if res[0].ok else f" (failed: {res[0].error.message if res[0].error else ''})"
-            return f"NetSuite: {r.fields.get('companyName')} credit limit set to {limit:,.0f}{ok}"
-        return None
+    async def _write(self, port: SystemPort, object: str, write: Write, what: str) -> str:
+        res = await port.upsert(object, [write], priority=Priority.BACKFILL)
+        self.n_edits += 1
+        error = res[0].error if res else None
+        return what if error is None else f"{what} (failed: {error.code}: {error.message})"
+
+    async def _edit_salesforce_phone(self) -> str | None:
+        r = await self._pick(self.rt.salesforce, "Account", ["Id", "Name", "Phone"])
+        if r is None:
+            return None
+        phone = f"+1 512 555 {self.rng.randint(1000, 9999)}"
+        return await self._write(self.rt.salesforce, "Account", Write({"Phone": phone}, id=r.id),
+                                 f"Salesforce: {r.fields.get('Name')} phone changed to {phone}")
+
+    async def _edit_netsuite_credit(self) -> str | None:
+        r = await self._pick(self.rt.netsuite, "customer")
+        if r is None:
+            return None
+        limit = float(self.rng.choice([5000, 10000, 25000, 50000, 100000]))
+        return await self._write(self.rt.netsuite, "customer", Write({"creditLimit": limit}, id=r.id),
+                                 f"NetSuite: {r.fields.get('companyName')} credit limit set to {limit:,.0f}")
+
+    async def _create_account(self) -> str | None:
+        name = (f"{self.rng.choice(_NEW_COMPANIES)} {self.rng.choice(_NEW_KINDS)} "
+                f"{self.rng.randint(100, 999)} Inc.")
+        domain = name.split()[0].lower() + str(self.rng.randint(10, 99)) + ".example"
+        return await self._write(self.rt.salesforce, "Account",
+                                 Write({"Name": name, "Website": f"https://www.{domain}",
+                                        "Phone": f"+1 415 555 {self.rng.randint(1000, 9999)}"}),
+                                 f"Salesforce: new account {name}")
+
+    async def _edit_item(self) -> str | None:
+        r = await self._pick(self.rt.netsuite, "inventoryItem")
+        if r is None:
+            return None
+        text = f"{r.fields.get('itemId', 'Item')} — revised spec {self.rng.randint(2, 9)}"
+        return await self._write(self.rt.netsuite, "inventoryItem",
+                                 Write({"salesDescription": text}, id=r.id),
+                                 f"NetSuite: item {r.fields.get('itemId')} description revised")
+
+    async def _conflicting_phone(self) -> str | None:
+        r = await self._pick(self.rt.salesforce, "Account", ["Id", "Name", "NetSuite_Id__c"])
+        ns_id = r.fields.get("NetSuite_Id__c") if r is not None else None
+        if r is None or not isinstance(ns_id, str) or not ns_id:
+            return await self._edit_salesforce_phone()
+        sf_phone = f"+1 212 555 {self.rng.randint(1000, 9999)}"
+        ns_phone = f"+1 646 555 {self.rng.randint(1000, 9999)}"
+        await self._write(self.rt.salesforce, "Account", Write({"Phone": sf_phone}, id=r.id), "")
+        await self._write(self.rt.netsuite, "customer", Write({"phone": ns_phone}, id=ns_id), "")
+        return (f"Both: {r.fields.get('Name')} phone set to {sf_phone} in Salesforce and {ns_phone} in "
+                "NetSuite (a conflict; Salesforce owns phone)")
 
     async def run(self, stop: asyncio.Event) -> None:
         """Edit until ``stop`` is set."""
