@@ -18,38 +18,24 @@ from typing import Protocol
 import structlog
 
 from ledgerbridge.app.sandboxes import SandboxProcess, start_sandbox
-from ledgerbridge.app.templates import (
-    SANDBOX_NETSUITE_URL,
-    SANDBOX_SALESFORCE_URL,
-    connections_yaml,
-    get_template,
-)
+from ledgerbridge.app.templates import SANDBOX_NETSUITE_URL, SANDBOX_SALESFORCE_URL, render
 from ledgerbridge.core.errors import LedgerBridgeError
 from ledgerbridge.core.ports import SystemPort
 from ledgerbridge.core.records import Priority, Record, Write
 
 log = structlog.get_logger("ledgerbridge.demo")
 
-DEMO_TEMPLATES = ("accounts-customers", "catalog-pricing")
-
-
-def _links_of(body: str) -> str:
-    """The entries under a template's ``links:`` key (comments before it dropped)."""
-    lines = body.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.rstrip() == "links:")
-    return "\n".join(lines[start + 1:]) + "\n"
+# quote-to-cash requires accounts-customers and catalog-pricing, so the demo runs all three.
+DEMO_TEMPLATE = "quote-to-cash"
 
 
 def demo_config_text(sf: dict[str, object], ns: dict[str, object], state_url: str,
-                     templates: tuple[str, ...] = DEMO_TEMPLATES) -> str:
-    """The demo's ``ledgerbridge.yaml``: the shipped templates, pointed at the running sandboxes."""
-    links = "".join(_links_of(get_template(name).body) for name in templates)
-    return (
-        f"# Written by `ledgerbridge demo`: templates {', '.join(templates)} on the local sandboxes.\n"
-        "version: 1\n"
-        + connections_yaml(sandbox=True, salesforce_url=str(sf.get("instance_url", SANDBOX_SALESFORCE_URL)),
-                           netsuite_url=str(ns.get("base_url", SANDBOX_NETSUITE_URL)))
-        + f"state:\n  url: \"{state_url}\"\n\nlinks:\n{links}")
+                     template: str = DEMO_TEMPLATE) -> str:
+    """The demo's ``ledgerbridge.yaml``: a shipped template (with those it requires), pointed at the
+    running sandboxes."""
+    return render(template, sandbox=True,
+                  salesforce_url=str(sf.get("instance_url", SANDBOX_SALESFORCE_URL)),
+                  netsuite_url=str(ns.get("base_url", SANDBOX_NETSUITE_URL)), state_url=state_url)
 
 
 @dataclass
