@@ -145,3 +145,61 @@ def test_invoice_status_customer_without_a_linked_account_is_reviewed_or_skipped
     assert systems.writes() == {"salesforce": 0, "netsuite": 0}
     assert [r["Id"] for r in systems.sf_query("SELECT Id FROM Account")] == [acct]
     assert systems.sf_get("Account", acct)["Credit_Limit__c"] is None
+
+
+# -- pipeline-forecast ------------------------------------------------------------------------------
+
+def test_pipeline_forecast_mirrors_open_opportunities_and_closes_lost_ones(systems: Systems, tmp_path: Path):
+    config = config_for("pipeline-forecast", systems, tmp_path)
+    close = date.today() + timedelta(days=30)
+    acct = systems.sf_create("Account", {"Name": "Acme Rockets", "Website": "https://acme.example"})
+    idle = systems.sf_create("Account", {"Name": "No Deals Co"})  # no opportunity: stays out of NetSuite
+    opp = systems.sf_create("Opportunity", {"Name": "Rockets Q3", "AccountId": acct,
+                                            "StageName": "Proposal/Price Quote", "Amount": 12500,
+                                            "CloseDate": close.isoformat()})
+    systems.sf_create("Opportunity", {"Name": "Lost early", "AccountId": acct, "StageName": "Closed Lost",
+                                      "Amount": 99, "CloseDate": close.isoformat()})
+    summary = sync(config)
+    assert summary.ok, summary
+    assert summary.actions == {"create:netsuite": 2, "update:salesforce": 2}
+    cust_id = systems.sf_get("Account", acct)["NetSuite_Id__c"]
+    assert systems.sf_get("Account", idle)["NetSuite_Id__c"] is None
+    assert [(c["id"], c["companyname"], c["externalid"]) for c in systems.ns_customers()] == \
+        [(cust_id, "Acme Rockets", acct)]
+    ns_id = systems.sf_get("Opportunity", opp)["NetSuite_Id__c"]
+    [row] = suiteql(systems, "SELECT id FROM transaction WHERE type = 'Opprtnty'")
+    assert row["id"] == ns_id  # the closed-lost deal that never reached NetSuite is not created there
+    ns_opp = systems.ns_get("opportunity", ns_id)
+    assert (ns_opp["title"], ns_opp["entity"]["id"], ns_opp["projectedTotal"], ns_opp["probability"],
+            ns_opp["expectedCloseDate"], ns_opp["status"]["id"], ns_opp["externalId"],
+            ns_opp["custbody_sf_opportunity_id"]) == \
+        ("Rockets Q3", cust_id, 12500, 75, close.isoformat(), "A", opp, opp)
+    assert_second_pass_writes_nothing(systems, config)
+
+    later = close + timedelta(days=14)
+    systems.sf_update("Opportunity", opp, {"StageName": "Negotiation/Review", "Probability": 90,
+                                           "Amount": 15000, "CloseDate": later.isoformat()})
+    assert sync(config).ok
+    ns_opp = systems.ns_get("opportunity", ns_id)
+    assert (ns_opp["projectedTotal"], ns_opp["probability"], ns_opp["expectedCloseDate"],
+            ns_opp["status"]["id"]) == (15000, 90, later.isoformat(), "A")
+    assert_second_pass_writes_nothing(systems, config)
+
+    systems.sf_update("Opportunity", opp, {"StageName": "Closed Lost"})
+    assert sync(config).ok
+    ns_opp = systems.ns_get("opportunity", ns_id)
+    assert (ns_opp["status"]["id"], ns_opp["probability"]) == ("D", 0)
+    assert_second_pass_writes_nothing(systems, config)
+
+
+def test_pipeline_forecast_opportunity_without_account_is_a_dead_letter(systems: Systems, tmp_path: Path):
+    config = config_for("pipeline-forecast", systems, tmp_path)
+    orphan = systems.sf_create("Opportunity", {"Name": "Orphan", "StageName": "Prospecting",
+                                               "CloseDate": date.today().isoformat()})
+    summary = sync(config)
+    assert not summary.ok
+    [letter] = asyncio.run(services.dlq_list(config))
+    assert (letter.link, letter.source_id, letter.error_code) == ("pipeline", orphan, "USER_ERROR")
+    assert "Please enter value(s) for: Customer" in letter.error_message
+    assert suiteql(systems, "SELECT id FROM transaction WHERE type = 'Opprtnty'") == []
+    assert systems.sf_get("Opportunity", orphan)["NetSuite_Id__c"] is None
