@@ -203,3 +203,76 @@ def test_pipeline_forecast_opportunity_without_account_is_a_dead_letter(systems:
     assert "Please enter value(s) for: Customer" in letter.error_message
     assert suiteql(systems, "SELECT id FROM transaction WHERE type = 'Opprtnty'") == []
     assert systems.sf_get("Opportunity", orphan)["NetSuite_Id__c"] is None
+
+
+# -- lead-to-prospect -------------------------------------------------------------------------------
+
+def sf_admin(systems: Systems, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    r = systems.admin.post(f"{systems.sf.url}/__sandbox__/{path}", json=body or {})
+    assert r.status_code < 300, r.text
+    return dict(r.json())
+
+
+def test_lead_to_prospect_qualifies_then_relinks_the_prospect_to_the_converted_account_and_contact(
+        systems: Systems, tmp_path: Path):
+    config = config_for("lead-to-prospect", systems, tmp_path)
+    lead = systems.sf_create("Lead", {"LastName": "Coyote", "FirstName": "Wile", "Company": "Acme Rockets",
+                                      "Email": "Wile@Acme-Rockets.example", "Phone": "+1 415 555 0100",
+                                      "Website": "https://acme-rockets.example", "Lead_Score__c": 40})
+    systems.clear_logs()
+    summary = sync(config)
+    assert summary.ok and not summary.actions, summary  # below the threshold: nothing happens
+    assert systems.writes() == {"salesforce": 0, "netsuite": 0}
+
+    systems.sf_update("Lead", lead, {"Lead_Score__c": 70})  # reaches the threshold
+    summary = sync(config)
+    assert summary.ok, summary
+    assert summary.actions == {"create:netsuite": 1, "update:salesforce": 1}
+    prospect_id = systems.sf_get("Lead", lead)["NetSuite_Id__c"]
+    prospect = systems.ns_get("customer", prospect_id)
+    assert (prospect["companyName"], prospect["firstName"], prospect["lastName"], prospect["email"],
+            prospect["phone"], prospect["url"], prospect["isPerson"], prospect["subsidiary"]["id"]) == \
+        ("Acme Rockets", "Wile", "Coyote", "wile@acme-rockets.example", "+1 415 555 0100",
+         "https://acme-rockets.example", False, "2")
+    assert (prospect["entityStatus"]["id"], prospect["searchStage"]) == ("8", "Prospect")
+    assert (prospect["externalId"], prospect["custentity_sf_lead_id"], prospect["custentity_lead_score"]) == \
+        (lead, lead, 70)
+    assert_second_pass_writes_nothing(systems, config)
+
+    # the rep converts the lead in Salesforce: a new Account and Contact
+    converted = sf_admin(systems, f"leads/{lead}/convert", {"doNotCreateOpportunity": True})
+    acct, contact = converted["accountId"], converted["contactId"]
+    summary = sync(config)
+    assert summary.ok, summary
+    assert summary.actions == {"update:netsuite": 1, "link": 1, "create:netsuite": 1, "update:salesforce": 2}
+    # the prospect now belongs to the account: same customer, never a second one
+    assert [(c["id"], c["externalid"]) for c in systems.ns_customers()] == [(prospect_id, acct)]
+    assert systems.sf_get("Account", acct)["NetSuite_Id__c"] == prospect_id
+    prospect = systems.ns_get("customer", prospect_id)
+    assert (prospect["companyName"], prospect["entityStatus"]["id"], prospect["custentity_sf_lead_id"]) == \
+        ("Acme Rockets", "8", lead)
+    # the converted Contact is a NetSuite contact of that customer
+    ns_contact_id = systems.sf_get("Contact", contact)["NetSuite_Id__c"]
+    ns_contact = systems.ns_get("contact", ns_contact_id)
+    assert (ns_contact["firstName"], ns_contact["lastName"], ns_contact["email"], ns_contact["company"]["id"],
+            ns_contact["externalId"]) == ("Wile", "Coyote", "wile@acme-rockets.example", prospect_id, contact)
+    assert_second_pass_writes_nothing(systems, config)
+    # a later edit of the account reaches the same customer
+    systems.sf_update("Account", acct, {"Phone": "+1 415 555 0199"})
+    assert sync(config).ok
+    assert systems.ns_get("customer", prospect_id)["phone"] == "+1 415 555 0199"
+    assert len(systems.ns_customers()) == 1
+    assert_second_pass_writes_nothing(systems, config)
+
+
+def test_lead_to_prospect_qualified_lead_without_email_is_a_dead_letter(systems: Systems, tmp_path: Path):
+    config = config_for("lead-to-prospect", systems, tmp_path)
+    lead = systems.sf_create("Lead", {"LastName": "Nomail", "Company": "Silent Partners",
+                                      "Lead_Score__c": 95})
+    summary = sync(config)
+    assert not summary.ok
+    [letter] = asyncio.run(services.dlq_list(config))
+    assert (letter.link, letter.source_id) == ("leads", lead)
+    assert "a qualified lead needs an email to become a NetSuite prospect" in letter.error_message
+    assert systems.ns_customers() == []
+    assert systems.sf_get("Lead", lead)["NetSuite_Id__c"] is None
