@@ -232,12 +232,16 @@ async def measured_pass(rt: Runtime, boxes: Sandboxes, name: str, records: int) 
 
 
 def show(p: PassResult) -> None:
-    print(f"\n{p.name} pass: {p.records:,} records in {p.wall_s:.1f} s = {p.records_per_s:,.0f} records/s; "
-          f"engine CPU {p.cpu_s:.1f} s ({p.cpu_per_1000:.2f} s per 1,000 records)")
+    if p.records:
+        print(f"\n{p.name} pass: {p.records:,} records in {p.wall_s:.1f} s = "
+              f"{p.records_per_s:,.0f} records/s; engine CPU {p.cpu_s:.1f} s "
+              f"({p.cpu_per_1000:.2f} s per 1,000 records)")
+    else:
+        print(f"\n{p.name} pass (nothing changed): {p.wall_s:.1f} s; engine CPU {p.cpu_s:.1f} s")
     print(f"  outcomes {dict(p.summary.counts)}; actions {dict(p.summary.actions)}")
     for side, calls in (("Salesforce", p.sf), ("NetSuite", p.ns)):
-        per = calls.total / p.records if p.records else 0.0
-        print(f"  {side}: {calls.total:,} API calls ({per:.3f} per record), of which {calls.writes:,} writes")
+        per = f" ({calls.total / p.records:.3f} per record)" if p.records else ""
+        print(f"  {side}: {calls.total:,} API calls{per}, of which {calls.writes:,} writes")
         for route, n in sorted(calls.by_route.items(), key=lambda kv: -kv[1]):
             print(f"    {n:>7,}  {route}")
 
@@ -263,9 +267,9 @@ async def bench(boxes: Sandboxes, n: int, n_edits: int) -> dict[str, Any]:
                              f"customers, expected {len(edited)}")
         show(incremental)
         echo = await measured_pass(rt, boxes, "echo", 0)
+        show(echo)
         echo_writes = echo.sf.writes + echo.ns.writes
-        print(f"\necho pass: {echo.wall_s:.2f} s, {echo.sf.total} Salesforce and {echo.ns.total} NetSuite "
-              f"calls, record writes {echo.sf.writes} + {echo.ns.writes} = {echo_writes}")
+        print(f"  echo writes: {echo.sf.writes} Salesforce + {echo.ns.writes} NetSuite = {echo_writes}")
     both = initial.records + incremental.records
     return {
         "initial_records_per_s": round(initial.records_per_s, 1),
