@@ -11,7 +11,17 @@ import time
 import urllib.request
 from pathlib import Path
 
+import httpx2
 import pytest
+
+from ledgerbridge_sandbox.netsuite.config import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_CONSUMER_KEY,
+    DEFAULT_CONSUMER_SECRET,
+    DEFAULT_TOKEN_ID,
+    DEFAULT_TOKEN_SECRET,
+)
+from ledgerbridge_sandbox.netsuite.testing import TBAAuth
 
 
 def _free_port() -> int:
@@ -29,6 +39,21 @@ def _overview(port: int) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
+def _sales_orders(ns_port: int) -> list[dict[str, object]]:
+    """Sales orders in the NetSuite sandbox whose externalId is a Salesforce opportunity id."""
+    auth = TBAAuth(DEFAULT_ACCOUNT_ID, DEFAULT_CONSUMER_KEY, DEFAULT_CONSUMER_SECRET, DEFAULT_TOKEN_ID,
+                   DEFAULT_TOKEN_SECRET)
+    try:
+        r = httpx2.post(f"http://127.0.0.1:{ns_port}/services/rest/query/v1/suiteql",
+                        json={"q": "SELECT id, externalid FROM transaction WHERE type = 'SalesOrd'"},
+                        headers={"Prefer": "transient"}, auth=auth, timeout=10)
+    except httpx2.HTTPError:
+        return []
+    if r.status_code != 200:
+        return []
+    return [i for i in r.json().get("items", []) if str(i.get("externalid", "")).startswith("006")]
+
+
 @pytest.mark.slow
 def test_demo_syncs_serves_the_dashboard_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("ledgerbridge")
@@ -38,19 +63,21 @@ def test_demo_syncs_serves_the_dashboard_and_stops_cleanly_on_sigint(tmp_path: P
         [str(exe), "demo", "--dir", str(tmp_path), "--port", str(port), "--sf-port", str(sf_port),
          "--ns-port", str(ns_port), "--no-simulator"],
         stdout=log, stderr=subprocess.STDOUT, text=True)
-    synced = 0
+    synced, orders = 0, []
     try:
         deadline = time.monotonic() + 100
         while time.monotonic() < deadline and proc.poll() is None:
             overview = _overview(port)
             links = overview.get("links", []) if overview else []
             synced = sum(int(link.get("n_synced", 0)) for link in links if isinstance(link, dict))
-            if synced > 0:
+            orders = _sales_orders(ns_port) if synced else []
+            if orders:
                 break
-            time.sleep(1)
+            time.sleep(2)
         tail = (tmp_path / "demo.log").read_text()[-3000:]
         assert proc.poll() is None, f"the demo exited early:\n{tail}"
-        assert synced > 0, f"no account was linked to a NetSuite customer in time:\n{tail}"
+        assert synced > 0, f"nothing was synced in time:\n{tail}"
+        assert orders, f"no won opportunity became a NetSuite sales order in time:\n{tail}"
         assert (tmp_path / "ledgerbridge.yaml").exists()
     finally:
         proc.send_signal(signal.SIGINT)
