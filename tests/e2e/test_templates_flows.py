@@ -191,6 +191,18 @@ def test_pipeline_forecast_mirrors_open_opportunities_and_closes_lost_ones(syste
     assert (ns_opp["status"]["id"], ns_opp["probability"]) == ("D", 0)
     assert_second_pass_writes_nothing(systems, config)
 
+    # a won deal that was in the pipeline is closed as won there (its order is quote-to-cash's job)
+    won = systems.sf_create("Opportunity", {"Name": "Expansion", "AccountId": acct,
+                                            "StageName": "Prospecting", "Amount": 4000,
+                                            "CloseDate": close.isoformat()})
+    assert sync(config).ok
+    systems.sf_update("Opportunity", won, {"StageName": "Closed Won"})
+    assert sync(config).ok
+    ns_won = systems.ns_get("opportunity", systems.sf_get("Opportunity", won)["NetSuite_Id__c"])
+    assert (ns_won["status"]["id"], ns_won["probability"], ns_won["entity"]["id"]) == ("C", 100, cust_id)
+    assert len(systems.ns_customers()) == 1
+    assert_second_pass_writes_nothing(systems, config)
+
 
 def test_pipeline_forecast_opportunity_without_account_is_a_dead_letter(systems: Systems, tmp_path: Path):
     config = config_for("pipeline-forecast", systems, tmp_path)
