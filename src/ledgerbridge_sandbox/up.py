@@ -27,6 +27,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a local CA")
     p.add_argument("--data-dir", default=None, help="keep both sandboxes' data in this folder")
     p.add_argument("--json", action="store_true", help="first stdout line: both sandboxes' JSON")
+    p.add_argument("--sf-pubsub-port", type=int, default=None,
+                   help="also serve Salesforce's Pub/Sub API on this port (0: any free port)")
+    p.add_argument("--ns-push-url", default=None, help="NetSuite UI edits are pushed to this webhook")
+    p.add_argument("--ns-push-secret", default=None, help="HMAC-SHA256 key of those push calls")
     return p
 
 
@@ -46,10 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     from ledgerbridge_sandbox.salesforce.cli import build_server as build_sf
 
     args = parser().parse_args(argv)
-    sf = build_sf(_argv(args, args.sf_port, "salesforce.db"))
+    sf_argv = _argv(args, args.sf_port, "salesforce.db")
+    if args.sf_pubsub_port is not None:
+        sf_argv += ["--pubsub-port", str(args.sf_pubsub_port)]
+    sf = build_sf(sf_argv)
+    ns_argv = _argv(args, args.ns_port, "netsuite.db")
+    if args.ns_push_url:
+        ns_argv += ["--push-url", args.ns_push_url, "--push-secret", args.ns_push_secret or ""]
     ns_parser = argparse.ArgumentParser()
     ns_arguments(ns_parser)
-    ns = build_ns(ns_parser.parse_args(_argv(args, args.ns_port, "netsuite.db")))
+    ns = build_ns(ns_parser.parse_args(ns_argv))
 
     def ready(ports: list[int]) -> dict[str, Any] | None:
         info = {"salesforce": sf.info_fn(ports[0]), "netsuite": ns.info(ports[1])}

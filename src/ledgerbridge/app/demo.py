@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
+import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,17 +27,32 @@ from ledgerbridge.core.records import Priority, Record, Write
 
 log = structlog.get_logger("ledgerbridge.demo")
 
+WEBHOOK_PATH = "/webhooks/netsuite"
+
 # quote-to-cash requires accounts-customers and catalog-pricing, so the demo runs all three.
 DEMO_TEMPLATE = "quote-to-cash"
 
 
 def demo_config_text(sf: dict[str, object], ns: dict[str, object], state_url: str,
-                     template: str = DEMO_TEMPLATE) -> str:
+                     template: str = DEMO_TEMPLATE, *, webhook_port: int | None = None,
+                     webhook_secret: str | None = None) -> str:
     """The demo's ``ledgerbridge.yaml``: a shipped template (with those it requires), pointed at the
-    running sandboxes."""
-    return render(template, sandbox=True,
+    running sandboxes; with push from both (Salesforce CDC over the sandbox's Pub/Sub API, NetSuite
+    User Event calls to our webhook) when the sandboxes serve it."""
+    text = render(template, sandbox=True,
                   salesforce_url=str(sf.get("instance_url", SANDBOX_SALESFORCE_URL)),
                   netsuite_url=str(ns.get("base_url", SANDBOX_NETSUITE_URL)), state_url=state_url)
+    pubsub_port = sf.get("pubsub_port")
+    if webhook_port is None or webhook_secret is None or not isinstance(pubsub_port, int):
+        return text
+    return text + (
+        "\n# Push from both sides: Salesforce Change Data Capture (Pub/Sub API) and the NetSuite\n"
+        "# User Event script's calls to this webhook; polling stays as a slow safety net.\n"
+        "realtime:\n"
+        f"  webhook: {{host: 127.0.0.1, port: {webhook_port}, path: {WEBHOOK_PATH},\n"
+        f"            secret: \"${{LB_DEMO_WEBHOOK_SECRET:-{webhook_secret}}}\"}}\n"
+        f"  salesforce_cdc: {{port: {pubsub_port}}}\n"
+        "  safety_net_interval: 5m\n")
 
 
 @dataclass
@@ -62,12 +79,23 @@ def start_demo_sandboxes(directory: Path | None = None, *, state_url: str | None
     """
     folder = directory or Path(tempfile.mkdtemp(prefix="ledgerbridge-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
-    proc = start_sandbox("up", list(args), name="demo sandboxes", timeout_s=120)
+    webhook_port, webhook_secret = free_port(), secrets.token_hex(16)
+    push = ("--sf-pubsub-port", "0", "--ns-push-url", f"http://127.0.0.1:{webhook_port}{WEBHOOK_PATH}",
+            "--ns-push-secret", webhook_secret)
+    proc = start_sandbox("up", [*args, *push], name="demo sandboxes", timeout_s=120)
     sf, ns = _section(proc.info, "salesforce"), _section(proc.info, "netsuite")
     url = state_url or f"sqlite:///{folder / 'state.db'}"
     config_file = folder / "ledgerbridge.yaml"
-    config_file.write_text(demo_config_text(sf, ns, url), encoding="utf-8")
+    config_file.write_text(demo_config_text(sf, ns, url, webhook_port=webhook_port,
+                                            webhook_secret=webhook_secret), encoding="utf-8")
     return DemoSandboxes(proc, folder, config_file, sf, ns)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _section(info: dict[str, object], key: str) -> dict[str, object]:

@@ -35,6 +35,8 @@ GUIDE = """\
   Configuration     {config}
 
 What to try:
+  - Close a deal in Salesforce (StageName = Closed Won on an opportunity with lines): the NetSuite
+    sales order appears within seconds (Change Data Capture push), and its number flows back.
   - Watch accounts and customers link up on the Overview page (matching by website, then by name).
   - Search a company name on Records and read its lineage: every decision with before/after values.
   - The simulator edits phones in Salesforce and credit limits in NetSuite; see them cross over.
