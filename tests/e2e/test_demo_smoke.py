@@ -22,6 +22,13 @@ from ledgerbridge_sandbox.netsuite.config import (
     DEFAULT_TOKEN_SECRET,
 )
 from ledgerbridge_sandbox.netsuite.testing import TBAAuth
+from ledgerbridge_sandbox.salesforce.config import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_PASSWORD,
+    DEFAULT_SECURITY_TOKEN,
+    DEFAULT_USERNAME,
+)
 
 
 def _free_port() -> int:
@@ -39,13 +46,30 @@ def _overview(port: int) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
-def _sales_orders(ns_port: int) -> list[dict[str, object]]:
+def _close_a_deal(sf_port: int) -> str:
+    """Close an open opportunity with lines as a sales rep would (REST PATCH); return its id."""
+    base = f"http://127.0.0.1:{sf_port}"
+    token = httpx2.post(f"{base}/services/oauth2/token", data={
+        "grant_type": "password", "client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET,
+        "username": DEFAULT_USERNAME, "password": DEFAULT_PASSWORD + DEFAULT_SECURITY_TOKEN}).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    q = ("SELECT Id FROM Opportunity WHERE IsClosed = false AND HasOpportunityLineItem = true "
+         "ORDER BY Amount DESC LIMIT 1")
+    opp = httpx2.get(f"{base}/services/data/v62.0/query", params={"q": q}, headers=headers).json()
+    opp_id = str(opp["records"][0]["Id"])
+    r = httpx2.patch(f"{base}/services/data/v62.0/sobjects/Opportunity/{opp_id}",
+                     json={"StageName": "Closed Won"}, headers=headers)
+    assert r.status_code == 204, r.text
+    return opp_id
+
+
+def _sales_orders(ns_port: int, where: str = "") -> list[dict[str, object]]:
     """Sales orders in the NetSuite sandbox whose externalId is a Salesforce opportunity id."""
     auth = TBAAuth(DEFAULT_ACCOUNT_ID, DEFAULT_CONSUMER_KEY, DEFAULT_CONSUMER_SECRET, DEFAULT_TOKEN_ID,
                    DEFAULT_TOKEN_SECRET)
     try:
         r = httpx2.post(f"http://127.0.0.1:{ns_port}/services/rest/query/v1/suiteql",
-                        json={"q": "SELECT id, externalid FROM transaction WHERE type = 'SalesOrd'"},
+                        json={"q": f"SELECT id, externalid FROM transaction WHERE type = 'SalesOrd'{where}"},
                         headers={"Prefer": "transient"}, auth=auth, timeout=10)
     except httpx2.HTTPError:
         return []
@@ -78,6 +102,17 @@ def test_demo_syncs_serves_the_dashboard_and_stops_cleanly_on_sigint(tmp_path: P
         assert proc.poll() is None, f"the demo exited early:\n{tail}"
         assert synced > 0, f"nothing was synced in time:\n{tail}"
         assert orders, f"no won opportunity became a NetSuite sales order in time:\n{tail}"
+
+        # Real time: a deal closed now becomes a sales order in seconds (CDC push), not minutes.
+        opp_id = _close_a_deal(sf_port)
+        started = time.monotonic()
+        pushed: list[dict[str, object]] = []
+        while time.monotonic() - started < 30 and not pushed:
+            pushed = _sales_orders(ns_port, f" AND externalid = '{opp_id}'")
+            time.sleep(0.2)
+        took = time.monotonic() - started
+        assert pushed, f"the closed deal {opp_id} did not become a sales order within 30 s"
+        print(f"closed deal -> NetSuite sales order in {took:.1f} s")
         assert (tmp_path / "ledgerbridge.yaml").exists()
     finally:
         proc.send_signal(signal.SIGINT)
