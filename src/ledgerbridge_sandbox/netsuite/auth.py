@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import hmac
 import secrets
 import threading
@@ -143,6 +144,8 @@ class TBAVerifier:
     def __init__(self, config: NetSuiteSandboxConfig) -> None:
         self.config = config
         self._nonces: dict[tuple[str, str, str], float] = {}
+        # (expiry, key) in expiry order, so pruning costs only the entries that expired.
+        self._expiries: list[tuple[float, tuple[str, str, str]]] = []
         self._lock = threading.Lock()
 
     def verify(
@@ -211,14 +214,17 @@ class TBAVerifier:
             self._prune(now)
             if key in self._nonces:
                 raise AuthFailure("NonceUsed")
-            self._nonces[key] = stamp + 2 * cfg.timestamp_window_s
+            expiry = stamp + 2 * cfg.timestamp_window_s
+            self._nonces[key] = expiry
+            heapq.heappush(self._expiries, (expiry, key))
         return Principal("tba", cfg.consumer_key)
 
     def _prune(self, now: float) -> None:
-        if len(self._nonces) < 10_000:
-            return
-        for key in [k for k, expiry in self._nonces.items() if expiry < now]:
-            del self._nonces[key]
+        """Forget nonces whose timestamps can no longer pass the window check."""
+        while self._expiries and self._expiries[0][0] < now:
+            _, key = heapq.heappop(self._expiries)
+            if self._nonces.get(key, now) < now:
+                del self._nonces[key]
 
 
 @dataclass(frozen=True)
