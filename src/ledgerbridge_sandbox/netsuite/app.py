@@ -17,9 +17,9 @@ Routes (all under ``/services/rest``, as on ``{account}.suitetalk.api.netsuite.c
 - ``auth/oauth2/v1/token`` POST; ``system/v1/governanceLimits`` GET.
 
 Governance wraps every ``/services/rest`` request (token requests included): one pool per account,
-``concurrency_limit`` slots counted over requests in flight (including the latency sleep); one more
-answers 429 CONCURRENCY_LIMIT_EXCEEDED at once. Admin routes live under ``/__sandbox__`` and are
-neither authenticated nor governed.
+``concurrency_limit`` slots counted over requests in flight (including the latency, which is the whole
+server-side time of a call, processing included); one more answers 429 CONCURRENCY_LIMIT_EXCEEDED at once.
+Admin routes live under ``/__sandbox__`` and are neither authenticated nor governed.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import json
 import logging
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -232,10 +233,18 @@ class Governance:
         template = self._template(scope)
         integration = _integration_of(scope) if cfg.integration_concurrency_limit else ""
         status_box = [500]
+        # The configured latency is the whole time a call takes on the server, processing included
+        # (what a client measures of a real service); the response is held until it has passed.
+        # A rejection (429) answers at once; an admitted call sets ``target`` below.
+        target = [0.0]
+        started = time.monotonic()
 
         async def send_wrapper(message: Any) -> None:
             if message["type"] == "http.response.start":
                 status_box[0] = int(message["status"])
+                remaining = target[0] - (time.monotonic() - started)
+                if remaining > 0:
+                    await asyncio.sleep(remaining)
             await send(message)
 
         over_integration = (
@@ -252,14 +261,14 @@ class Governance:
         if integration:
             sb.integration_in_flight[integration] += 1
         log.max_in_flight = max(log.max_in_flight, log.in_flight + cfg.occupied_slots)
+        lo, hi = (
+            cfg.latency_read_ms
+            if scope["method"] == "GET" or "/query/" in scope["path"]
+            else cfg.latency_write_ms
+        )
+        if hi > 0:
+            target[0] = sb.uniform(lo, hi) / 1000.0
         try:
-            lo, hi = (
-                cfg.latency_read_ms
-                if scope["method"] == "GET" or "/query/" in scope["path"]
-                else cfg.latency_write_ms
-            )
-            if hi > 0:
-                await asyncio.sleep(sb.uniform(lo, hi) / 1000.0)
             await self.app(scope, receive, send_wrapper)
         finally:
             log.in_flight -= 1
