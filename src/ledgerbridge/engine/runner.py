@@ -17,6 +17,7 @@ step) — see :class:`RecordOutcome`.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
 from collections import Counter
@@ -31,6 +32,7 @@ from ledgerbridge.core.ports import Clock, SystemPort
 from ledgerbridge.core.records import (
     Budget,
     Capabilities,
+    Change,
     DeletedRecord,
     JsonValue,
     ObjectSchema,
@@ -315,6 +317,16 @@ class _Pass:
         self.in_progress: set[tuple[str, System, str]] = set()
         self.touched: set[tuple[str, System, str]] = set()
 
+    def fork(self) -> _Pass:
+        """The same pass with its own call counter, for work that runs side by side with other work
+        of this pass (outcomes, matchers and in-progress marks are shared)."""
+        q = _Pass(self.engine, self.run_id, self.kind, self.dry_run, self.on_progress)
+        q.summary = self.summary
+        q.matchers = self.matchers
+        q.in_progress = self.in_progress
+        q.touched = self.touched
+        return q
+
     def link_summary(self, link: str) -> LinkSummary:
         if link not in self.summary.links:
             self.summary.links[link] = LinkSummary(link)
@@ -353,6 +365,21 @@ def _deep_merge(base: Mapping[str, JsonValue], patch: Mapping[str, JsonValue]) -
 def _holds(current: JsonValue, wanted: JsonValue) -> bool:
     """True when ``current`` already is the inactive flag's value (a missing value never is)."""
     return current is not None and same_value(current, wanted)
+
+
+async def _together(work: Sequence[Awaitable[None]]) -> None:
+    """Run ``work`` side by side; when one fails, the others are cancelled and the error raised."""
+    if len(work) == 1:
+        await work[0]
+        return
+    tasks = [asyncio.ensure_future(w) for w in work]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -524,8 +551,14 @@ class Engine:
     async def _process(self, p: _Pass, rt: _LinkRuntime, system: System, records: list[Record], *,
                        overrides: Mapping[str, dict[System, dict[str, JsonValue]]] | None = None,
                        force: Mapping[str, dict[str, System]] | None = None,
-                       heal: bool = False, force_create: bool = False) -> list[RecordOutcome]:
-        """Run records of one side through map → match → merge → write → commit."""
+                       heal: bool = False, force_create: bool = False,
+                       may_settle: frozenset[str] = frozenset()) -> list[RecordOutcome]:
+        """Run records of one side through map → match → merge → write → commit.
+
+        Records in ``may_settle`` (pushed changes) whose current values are exactly what the last
+        sync left on their side end as skipped without reading their partner: nothing of theirs
+        can flow, and a change on the partner arrives as the partner's own push.
+        """
         store, target = self.store, other(system)
         records = [r for r in records if not self._busy(p, rt, system, r.id)]
         if self.lease_ttl_s is not None:
@@ -537,7 +570,13 @@ class Engine:
             p.in_progress.add((rt.name, system, r.id))
         try:
             xrefs = await store.get_xrefs(rt.name, system, [r.id for r in live])
-            partner_ids = sorted({x.id_of(target) for x in xrefs.values()})
+            settled: set[str] = set()
+            if may_settle and not (overrides or force or heal or force_create):
+                for r in live:
+                    x = xrefs.get(r.id)
+                    if r.id in may_settle and x is not None and await self._settled(rt, system, r, x):
+                        settled.add(r.id)
+            partner_ids = sorted({x.id_of(target) for i, x in xrefs.items() if i not in settled})
             partners: dict[str, Record] = {}
             if partner_ids:
                 for rec in await p.ports[target].read_by_ids(rt.spec.object_of(target), partner_ids,
@@ -556,7 +595,10 @@ class Engine:
                 w.heal = heal
                 w.override = dict((overrides or {}).get(r.id, {}))
                 w.force = dict((force or {}).get(r.id, {}))
-                if w.xref is not None and w.xref.is_closed:
+                if w.xref is not None and r.id in settled:
+                    w.done = RecordOutcome(rt.name, system, r.id, Outcome.SKIPPED,
+                                           "no change since the last sync", "noop", w.xref.id_of(target))
+                elif w.xref is not None and w.xref.is_closed:
                     assert w.xref.deleted_on is not None
                     w.done = RecordOutcome(rt.name, system, r.id, Outcome.SKIPPED,
                                            f"pair closed: partner deleted on {w.xref.deleted_on.value}",
@@ -590,6 +632,30 @@ class Engine:
             if self.lease_ttl_s is not None and not p.dry_run:
                 for r in records:
                     await store.unlock_record(f"{rt.name}:{system.value}:{r.id}", self.owner)
+
+    async def _settled(self, rt: _LinkRuntime, system: System, r: Record, x: Xref) -> bool:
+        """True when ``r`` holds exactly the values the last sync of its pair left on its side,
+        and that sync completed: both baselines cover every field (a failed write or a parked
+        conflict leaves gaps or older values) and no dead letter is open for the pair."""
+        if x.is_closed:
+            return False
+        ctx = MapContext()
+        try:
+            views = rt.mapping.views(system, r, ctx)
+        except ExpressionError:
+            return False
+        own = x.sf_baseline if system is System.SALESFORCE else x.ns_baseline
+        if ctx.missing or ctx.unresolved or set(views) != set(x.sf_baseline) \
+                or set(views) != set(x.ns_baseline):
+            return False
+        for f in rt.mapping.fields:
+            if not f.same(views[f.key], own[f.key]):
+                return False
+        for side in System:
+            letter = await self.store.find_dead_letter(rt.name, side, x.id_of(side))
+            if letter is not None and letter.status is DeadLetterStatus.OPEN:
+                return False
+        return True
 
     def _busy(self, p: _Pass, rt: _LinkRuntime, system: System, id: str) -> bool:
         return (rt.name, system, id) in p.in_progress
@@ -1275,37 +1341,106 @@ class Engine:
         """Work off pushed changes (ids only): fetch each record's current state and reconcile it;
         an id that no longer exists is handled as a delete.
 
+        Links that neither refer to each other (directly or through others) nor share an object
+        are worked off side by side; a link's two sides run side by side too when it refers to no
+        other link and at most one side has unlinked records (so two concurrent matches cannot pair
+        or create the same record twice). A pushed record whose linked partner was pushed as well
+        is reconciled once, from one side (a pair's merge covers both directions).
+
         Returns:
             The summary of this mini-pass (kind ``intake``).
         """
         changes = self.intake.drain(limit)
         p = _Pass(self, uuid.uuid4().hex, "intake", False, on_progress)
-        by_key: dict[tuple[System, str], list[str]] = {}
+        by_key: dict[tuple[System, str], dict[str, None]] = {}
         for c in changes:
-            by_key.setdefault((c.system, c.object), [])
-            if c.id not in by_key[(c.system, c.object)]:
-                by_key[(c.system, c.object)].append(c.id)
+            by_key.setdefault((c.system, c.object), {})[c.id] = None
+        work: dict[str, dict[System, list[str]]] = {}
         for name in self.order():
             rt = self.links[name]
             for (system, obj), ids in by_key.items():
-                if rt.spec.object_of(system) != obj or system not in rt.sources():
-                    continue
-                before = Counter(p.calls)
+                if rt.spec.object_of(system) == obj and system in rt.sources():
+                    work.setdefault(name, {})[system] = list(ids)
+        for wave in self._waves(list(work)):
+            await _together([self._intake_link(p.fork(), name, work[name], changes) for name in wave])
+        return p.summary
+
+    def _waves(self, names: Sequence[str]) -> list[list[str]]:
+        """``names`` (parents first) in groups that may run side by side: a link joins a later group
+        than any earlier link it is related to (a ref between them, in either direction and
+        through other links, or an object both touch, themselves or through their parents)."""
+        def ancestors(name: str) -> set[str]:
+            seen: set[str] = set()
+            todo = [name]
+            while todo:
+                for dep in self.specs[todo.pop()].refs():
+                    if dep in self.specs and dep not in seen:
+                        seen.add(dep)
+                        todo.append(dep)
+            return seen
+
+        family = {n: ancestors(n) | {n} for n in names}
+        objects = {n: {(s, self.specs[m].object_of(s)) for m in family[n] for s in System} for n in names}
+        waves: list[list[str]] = []
+        placed: dict[str, int] = {}
+        for name in names:
+            after = -1
+            for earlier, index in placed.items():
+                if earlier in family[name] or name in family[earlier] or objects[name] & objects[earlier]:
+                    after = max(after, index)
+            if after + 1 == len(waves):
+                waves.append([])
+            waves[after + 1].append(name)
+            placed[name] = after + 1
+        return waves
+
+    async def _intake_link(self, p: _Pass, name: str, sides: dict[System, list[str]],
+                           changes: Sequence[Change]) -> None:
+        """Work off one link's pushed ids (both sides), counting the calls on the link's summary."""
+        rt = self.links[name]
+        summary = p.link_summary(name)
+        covered: dict[System, list[str]] = {}  # per side: the other side's ids its pairs cover
+        pairs: dict[str, str] = {}  # NetSuite id -> pushed Salesforce id of the same pair
+        side_by_side = False
+        try:
+            if len(sides) == 2:
+                sf_ids, ns_ids = sides[System.SALESFORCE], sides[System.NETSUITE]
+                sf_x = await self.store.get_xrefs(name, System.SALESFORCE, sf_ids)
+                pairs = {x.ns_id: sf_id for sf_id, x in sf_x.items() if not x.is_closed}
+                covered[System.SALESFORCE] = [i for i in ns_ids if i in pairs]
+                ns_ids = [i for i in ns_ids if i not in pairs]
+                sides = {s: ids for s, ids in ((System.SALESFORCE, sf_ids), (System.NETSUITE, ns_ids)) if ids}
+                if len(sides) == 2 and not rt.spec.refs():
+                    ns_x = await self.store.get_xrefs(name, System.NETSUITE, ns_ids)
+                    side_by_side = len(sf_x) == len(sf_ids) or len(ns_x) == len(ns_ids)
+            # The records a covering side reconciles for the other side are read in full.
+            full = {s: frozenset(pairs[i] for i in covered.get(s, ())) for s in sides}
+
+            async def one(system: System, ids: list[str]) -> None:
+                obj = rt.spec.object_of(system)
                 try:
                     found = await p.ports[system].read_by_ids(obj, ids, fields=rt.mapping.read_fields(system))
                     seen = {r.id for r in found}
-                    await self._process(p, rt, system, found)
+                    await self._process(p, rt, system, found,
+                                        may_settle=frozenset(seen - full.get(system, frozenset())))
                     missing = [DeletedRecord(obj, i) for i in ids if i not in seen]
                     if missing:
                         await self._process_deleted(p, rt, system, missing)
                 except LedgerBridgeError as exc:
-                    p.link_summary(name).error = f"{type(exc).__name__}: {exc}"
-                    for c in changes:
-                        if c.system is system and c.object == obj:
-                            self.intake.submit(c)  # keep them for the next attempt
-                finally:
-                    p.link_summary(name).api_calls.update(Counter(p.calls) - before)
-        return p.summary
+                    summary.error = f"{type(exc).__name__}: {exc}"
+                    kept = {(other(system), rt.spec.object_of(other(system)), i)
+                            for i in covered.get(system, ())}
+                    for c in changes:  # keep them for the next attempt
+                        if (c.system is system and c.object == obj) or (c.system, c.object, c.id) in kept:
+                            self.intake.submit(c)
+
+            if side_by_side:
+                await _together([one(s, ids) for s, ids in sides.items()])
+            else:
+                for s, ids in sides.items():
+                    await one(s, ids)
+        finally:
+            summary.api_calls.update(p.calls)
 
     # -- single records (used by operations) -----------------------------------------------------
     async def sync_records(self, link: str, system: System, ids: Sequence[str], *,
