@@ -29,8 +29,9 @@ log = structlog.get_logger("ledgerbridge.demo")
 
 WEBHOOK_PATH = "/webhooks/netsuite"
 
-# quote-to-cash requires accounts-customers and catalog-pricing, so the demo runs all three.
+# quote-to-cash requires accounts-customers and catalog-pricing; the demo adds the other flows.
 DEMO_TEMPLATE = "quote-to-cash"
+DEMO_ALSO = ("lead-to-prospect", "invoice-status", "pipeline-forecast")
 
 
 def demo_config_text(sf: dict[str, object], ns: dict[str, object], state_url: str,
@@ -41,7 +42,8 @@ def demo_config_text(sf: dict[str, object], ns: dict[str, object], state_url: st
     User Event calls to our webhook) when the sandboxes serve it."""
     text = render(template, sandbox=True,
                   salesforce_url=str(sf.get("instance_url", SANDBOX_SALESFORCE_URL)),
-                  netsuite_url=str(ns.get("base_url", SANDBOX_NETSUITE_URL)), state_url=state_url)
+                  netsuite_url=str(ns.get("base_url", SANDBOX_NETSUITE_URL)), state_url=state_url,
+                  also=DEMO_ALSO)
     pubsub_port = sf.get("pubsub_port")
     if webhook_port is None or webhook_secret is None or not isinstance(pubsub_port, int):
         return text

@@ -99,14 +99,15 @@ def _links_of(t: Template, seen: set[str]) -> str:
     return "".join(kept)
 
 
-def _with_required(t: Template) -> str:
-    """``t``'s body followed by the links of the templates it requires (transitively)."""
-    if not t.requires:
+def _with_required(t: Template, also: tuple[str, ...] = ()) -> str:
+    """``t``'s body followed by the links of the templates it requires (transitively) and of the
+    templates in ``also``; a link name already present keeps its first definition."""
+    if not t.requires and not also:
         return t.body
     seen = set(_LINK_KEY.findall(t.body.partition("\nlinks:\n")[2]))
     body = t.body if t.body.endswith("\n") else t.body + "\n"
     done = {t.name}
-    todo = list(t.requires)
+    todo = [*t.requires, *also]
     while todo:
         name = todo.pop(0)
         if name in done:
@@ -192,7 +193,8 @@ def connections_yaml(*, sandbox: bool, salesforce_url: str = SANDBOX_SALESFORCE_
 
 
 def render(name: str, *, sandbox: bool, salesforce_url: str = SANDBOX_SALESFORCE_URL,
-           netsuite_url: str = SANDBOX_NETSUITE_URL, state_url: str | None = None) -> str:
+           netsuite_url: str = SANDBOX_NETSUITE_URL, state_url: str | None = None,
+           also: tuple[str, ...] = ()) -> str:
     """A complete ``ledgerbridge.yaml`` for template ``name``.
 
     Args:
@@ -201,6 +203,7 @@ def render(name: str, *, sandbox: bool, salesforce_url: str = SANDBOX_SALESFORCE
         salesforce_url: the Salesforce sandbox's URL (sandbox mode).
         netsuite_url: the NetSuite sandbox's URL (sandbox mode).
         state_url: the state store (default: SQLite under ``.ledgerbridge/``).
+        also: further templates whose links are added (and those they require).
 
     Returns:
         The YAML text.
@@ -218,7 +221,7 @@ def render(name: str, *, sandbox: bool, salesforce_url: str = SANDBOX_SALESFORCE
         "state:\n"
         f"  url: {_quote(state)}\n"
         "\n"
-        f"{_with_required(t)}")
+        f"{_with_required(t, also)}")
 
 
 def check_rendering(text: str, env: dict[str, str] | None = None) -> None:

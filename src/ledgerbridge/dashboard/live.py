@@ -23,7 +23,6 @@ from ledgerbridge.core.store import (
     DeadLetterStatus,
     MatchReview,
     ReviewStatus,
-    RunStatus,
 )
 from ledgerbridge.dashboard.backend import (
     ApiBudgets,
@@ -104,10 +103,10 @@ class RuntimeBackend:
         links = []
         for st in statuses:
             spec = self.rt.engine.specs[st.link]
-            failing = st.n_dead_letters > 0 or (st.last_run is not None
-                                                 and st.last_run.status is RunStatus.FAILED)
+            # A run covers several links, so its status says little about one link: a link is
+            # failing when records of its own wait in the dead-letter queue.
             state = LinkState.PAUSED if not spec.enabled else (
-                LinkState.FAILING if failing else LinkState.RUNNING)
+                LinkState.FAILING if st.n_dead_letters > 0 else LinkState.RUNNING)
             links.append(LinkSummary(st.link, spec.salesforce, spec.netsuite, _direction(spec.direction),
                                      state, st.last_run, st.n_pairs, st.n_dead_letters, st.link))
         now = self.rt.clock.now()
