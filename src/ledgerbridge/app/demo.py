@@ -12,18 +12,19 @@ import random
 import secrets
 import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import httpx2
 import structlog
 
 from ledgerbridge.app.sandboxes import SandboxProcess, start_sandbox
 from ledgerbridge.app.templates import SANDBOX_NETSUITE_URL, SANDBOX_SALESFORCE_URL, render
 from ledgerbridge.core.errors import LedgerBridgeError
 from ledgerbridge.core.ports import SystemPort
-from ledgerbridge.core.records import Priority, Record, Write
+from ledgerbridge.core.records import JsonValue, Priority, Record, System, Write
 
 log = structlog.get_logger("ledgerbridge.demo")
 
@@ -113,28 +114,96 @@ class _Ports(Protocol):
     def netsuite(self) -> SystemPort: ...
 
 
+class Editor(Protocol):
+    """How the simulator's people change records: returns None, or the system's error text."""
+
+    async def edit(self, system: System, object: str, id: str | None,
+                   fields: Mapping[str, JsonValue]) -> str | None:
+        """Create (``id`` None) or update one record."""
+        ...
+
+
+class PortEditor:
+    """Edits through the systems' ports (for tests with in-memory systems)."""
+
+    def __init__(self, ports: _Ports) -> None:
+        self.ports = ports
+
+    async def edit(self, system: System, object: str, id: str | None,
+                   fields: Mapping[str, JsonValue]) -> str | None:
+        """Write one record through the port."""
+        port = self.ports.salesforce if system is System.SALESFORCE else self.ports.netsuite
+        res = await port.upsert(object, [Write(dict(fields), id=id)], priority=Priority.BACKFILL)
+        error = res[0].error if res else None
+        return None if error is None else f"{error.code}: {error.message}"
+
+
+class SandboxUiEditor:
+    """Edits as people make them in the sandboxes: Salesforce REST without LedgerBridge's call
+    options (so change events are not ours), and the NetSuite sandbox's stand-in for its UI (so the
+    User Event script's push fires, as for a person's save)."""
+
+    def __init__(self, sf: Mapping[str, object], ns: Mapping[str, object]) -> None:
+        self.sf, self.ns = sf, ns
+        self.http = httpx2.AsyncClient(timeout=30)
+        self._token: str | None = None
+
+    async def _sf_headers(self) -> dict[str, str]:
+        if self._token is None:
+            r = await self.http.post(f"{self.sf['instance_url']}/services/oauth2/token", data={
+                "grant_type": "password", "client_id": str(self.sf["client_id"]),
+                "client_secret": str(self.sf["client_secret"]), "username": str(self.sf["username"]),
+                "password": f"{self.sf['password']}{self.sf.get('security_token', '')}"})
+            r.raise_for_status()
+            self._token = str(r.json()["access_token"])
+        return {"Authorization": f"Bearer {self._token}"}
+
+    async def edit(self, system: System, object: str, id: str | None,
+                   fields: Mapping[str, JsonValue]) -> str | None:
+        """Create or update one record the way a person would."""
+        try:
+            if system is System.SALESFORCE:
+                base = f"{self.sf['instance_url']}/services/data/v{self.sf.get('api_version', '62.0')}"
+                url = f"{base}/sobjects/{object}" + (f"/{id}" if id else "")
+                r = await self.http.request("PATCH" if id else "POST", url, json=dict(fields),
+                                            headers=await self._sf_headers())
+            else:
+                url = f"{self.ns['base_url']}/__sandbox__/ui/record/{object}" + (f"/{id}" if id else "")
+                r = await self.http.request("PATCH" if id else "POST", url, json=dict(fields))
+        except httpx2.HTTPError as exc:
+            return f"HTTP error: {exc}"
+        return None if r.status_code < 300 else f"HTTP {r.status_code}: {r.text[:300]}"
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self.http.aclose()
+
+
 _NEW_COMPANIES = ("Aurora", "Basalt", "Corvid", "Dovetail", "Ember", "Fjord", "Gallium", "Halcyon")
 _NEW_KINDS = ("Robotics", "Analytics", "Logistics", "Foods", "Energy", "Media")
 
 
 class Simulator:
-    """People at work: edits on both sides at a gentle, realistic pace, through the systems' APIs.
+    """People at work: edits on both sides at a gentle, realistic pace.
 
-    Each step is one of: a sales rep changes an account's phone in Salesforce; finance changes a
-    customer's credit limit in NetSuite; a new account is created in Salesforce; a product manager
-    edits an item's description in NetSuite; and now and then the same phone is edited differently
-    on both sides between two passes (a conflict the field's owner settles).
+    Each step is one of: a deal closes (Closed Won) in Salesforce; a lead's score goes up; a sales
+    rep changes an account's phone; a new account is created; finance changes a customer's credit
+    limit or records a payment on an open invoice in NetSuite; a product manager edits an item's
+    description; and now and then the same phone is edited differently on both sides between two
+    passes (a conflict that the field's owner settles).
 
     Args:
-        runtime: what makes the edits (the demo runtime's connectors).
+        runtime: whose connectors read the records to pick (reads only).
+        editor: makes the edits (the sandboxes' UI-like paths in the demo).
         speed: 1.0 is about one edit every 6 seconds; 2.0 twice as often.
         rng: random source (seeded for tests).
         on_event: called with a sentence for each edit made.
     """
 
-    def __init__(self, runtime: _Ports, *, speed: float = 1.0, rng: random.Random | None = None,
-                 on_event: Callable[[str], None] | None = None) -> None:
+    def __init__(self, runtime: _Ports, *, editor: Editor | None = None, speed: float = 1.0,
+                 rng: random.Random | None = None, on_event: Callable[[str], None] | None = None) -> None:
         self.rt = runtime
+        self.editor: Editor = editor or PortEditor(runtime)
         self.speed = max(0.05, speed)
         self.rng = rng or random.Random(7)
         self.on_event = on_event or (lambda _m: None)
@@ -142,72 +211,118 @@ class Simulator:
 
     async def step(self) -> str | None:
         """Make one edit; return what was done (None when there was nothing to edit)."""
-        roll = self.rng.random()
-        if roll < 0.35:
-            return await self._edit_salesforce_phone()
-        if roll < 0.6:
-            return await self._edit_netsuite_credit()
-        if roll < 0.75:
-            return await self._create_account()
-        if roll < 0.9:
-            return await self._edit_item()
-        return await self._conflicting_phone()
+        steps = (
+            (0.15, self._close_deal), (0.12, self._lead_scores_up), (0.18, self._edit_salesforce_phone),
+            (0.10, self._create_account), (0.15, self._edit_netsuite_credit), (0.12, self._payment),
+            (0.10, self._edit_item), (0.08, self._conflicting_phone),
+        )
+        roll = self.rng.random() * sum(w for w, _ in steps)
+        for weight, fn in steps:
+            roll -= weight
+            if roll <= 0:
+                return await fn()
+        return await steps[-1][1]()
 
-    async def _pick(self, port: SystemPort, object: str, fields: list[str] | None = None) -> Record | None:
-        async for page in port.read_changes(object, None, fields=fields, priority=Priority.BACKFILL):
+    async def _pick_sf(self, object: str, fields: list[str], where: str | None = None) -> Record | None:
+        pages = self.rt.salesforce.read_changes(object, None, fields=fields, where=where,
+                                                priority=Priority.BACKFILL)
+        async for page in pages:
             if page.records:
                 return self.rng.choice(list(page.records))
         return None
 
-    async def _write(self, port: SystemPort, object: str, write: Write, what: str) -> str:
-        res = await port.upsert(object, [write], priority=Priority.BACKFILL)
+    async def _pick_ns(self, object: str, query: str) -> dict[str, JsonValue] | None:
+        """One NetSuite row: by SuiteQL when the connector offers it (one call), else the feed."""
+        suiteql = getattr(self.rt.netsuite, "suiteql", None)
+        if suiteql is not None:
+            rows: list[dict[str, JsonValue]] = await suiteql(query, priority=Priority.BACKFILL)
+            return self.rng.choice(rows) if rows else None
+        async for page in self.rt.netsuite.read_changes(object, None, priority=Priority.BACKFILL):
+            if page.records:
+                r = self.rng.choice(list(page.records))
+                return {"id": r.id, **{k.lower(): v for k, v in r.fields.items()}}
+        return None
+
+    async def _edit(self, system: System, object: str, id: str | None, fields: dict[str, JsonValue],
+                    what: str) -> str:
+        error = await self.editor.edit(system, object, id, fields)
         self.n_edits += 1
-        error = res[0].error if res else None
-        return what if error is None else f"{what} (failed: {error.code}: {error.message})"
+        return what if error is None else f"{what} (failed: {error})"
+
+    async def _close_deal(self) -> str | None:
+        r = await self._pick_sf("Opportunity", ["Id", "Name"],
+                                "IsClosed = false AND HasOpportunityLineItem = true")
+        if r is None:
+            return None
+        return await self._edit(System.SALESFORCE, "Opportunity", r.id, {"StageName": "Closed Won"},
+                                f"Salesforce: deal {r.fields.get('Name')} closed won")
+
+    async def _lead_scores_up(self) -> str | None:
+        r = await self._pick_sf("Lead", ["Id", "Company", "Lead_Score__c"], "IsConverted = false")
+        if r is None:
+            return None
+        score = r.fields.get("Lead_Score__c")
+        new = min(100, int(score if isinstance(score, int | float) else 0) + self.rng.randint(15, 35))
+        return await self._edit(System.SALESFORCE, "Lead", r.id, {"Lead_Score__c": new},
+                                f"Salesforce: lead at {r.fields.get('Company')} scored {new}")
 
     async def _edit_salesforce_phone(self) -> str | None:
-        r = await self._pick(self.rt.salesforce, "Account", ["Id", "Name", "Phone"])
+        r = await self._pick_sf("Account", ["Id", "Name", "Phone"])
         if r is None:
             return None
         phone = f"+1 512 555 {self.rng.randint(1000, 9999)}"
-        return await self._write(self.rt.salesforce, "Account", Write({"Phone": phone}, id=r.id),
-                                 f"Salesforce: {r.fields.get('Name')} phone changed to {phone}")
-
-    async def _edit_netsuite_credit(self) -> str | None:
-        r = await self._pick(self.rt.netsuite, "customer")
-        if r is None:
-            return None
-        limit = float(self.rng.choice([5000, 10000, 25000, 50000, 100000]))
-        return await self._write(self.rt.netsuite, "customer", Write({"creditLimit": limit}, id=r.id),
-                                 f"NetSuite: {r.fields.get('companyName')} credit limit set to {limit:,.0f}")
+        return await self._edit(System.SALESFORCE, "Account", r.id, {"Phone": phone},
+                                f"Salesforce: {r.fields.get('Name')} phone changed to {phone}")
 
     async def _create_account(self) -> str | None:
         name = (f"{self.rng.choice(_NEW_COMPANIES)} {self.rng.choice(_NEW_KINDS)} "
                 f"{self.rng.randint(100, 999)} Inc.")
         domain = name.split()[0].lower() + str(self.rng.randint(10, 99)) + ".example"
-        return await self._write(self.rt.salesforce, "Account",
-                                 Write({"Name": name, "Website": f"https://www.{domain}",
-                                        "Phone": f"+1 415 555 {self.rng.randint(1000, 9999)}"}),
-                                 f"Salesforce: new account {name}")
+        fields: dict[str, JsonValue] = {"Name": name, "Website": f"https://www.{domain}",
+                                        "Phone": f"+1 415 555 {self.rng.randint(1000, 9999)}"}
+        return await self._edit(System.SALESFORCE, "Account", None, fields,
+                                f"Salesforce: new account {name}")
+
+    async def _edit_netsuite_credit(self) -> str | None:
+        row = await self._pick_ns(
+            "customer", "SELECT id, companyname FROM customer WHERE searchstage = 'Customer'")
+        if row is None:
+            return None
+        limit = float(self.rng.choice([5000, 10000, 25000, 50000, 100000]))
+        return await self._edit(System.NETSUITE, "customer", str(row["id"]), {"creditLimit": limit},
+                                f"NetSuite: {row.get('companyname')} credit limit set to {limit:,.0f}")
+
+    async def _payment(self) -> str | None:
+        row = await self._pick_ns("invoice", "SELECT id, entity, foreignamountunpaid FROM transaction "
+                                             "WHERE type = 'CustInvc' AND foreignamountunpaid > 0")
+        if row is None or not row.get("entity"):
+            return None
+        due = float(str(row.get("foreignamountunpaid") or 0))
+        amount = round(due if self.rng.random() < 0.6 else due / 2, 2)
+        fields: dict[str, JsonValue] = {
+            "customer": {"id": str(row["entity"])}, "payment": amount,
+            "apply": {"items": [{"doc": {"id": str(row["id"])}, "apply": True, "amount": amount}]}}
+        return await self._edit(System.NETSUITE, "customerPayment", None, fields,
+                                f"NetSuite: payment of {amount:,.2f} on invoice {row['id']}")
 
     async def _edit_item(self) -> str | None:
-        r = await self._pick(self.rt.netsuite, "inventoryItem")
-        if r is None:
+        row = await self._pick_ns("inventoryItem", "SELECT id, itemid FROM item WHERE itemtype = 'InvtPart'")
+        if row is None:
             return None
-        text = f"{r.fields.get('itemId', 'Item')} — revised spec {self.rng.randint(2, 9)}"
-        return await self._write(self.rt.netsuite, "inventoryItem",
-                                 Write({"salesDescription": text}, id=r.id),
-                                 f"NetSuite: item {r.fields.get('itemId')} description revised")
+        text = f"{row.get('itemid', 'Item')} — revised spec {self.rng.randint(2, 9)}"
+        return await self._edit(System.NETSUITE, "inventoryItem", str(row["id"]),
+                                {"salesDescription": text},
+                                f"NetSuite: item {row.get('itemid')} description revised")
 
     async def _conflicting_phone(self) -> str | None:
-        r = await self._pick(self.rt.salesforce, "Account", ["Id", "Name", "NetSuite_Id__c"])
+        r = await self._pick_sf("Account", ["Id", "Name", "NetSuite_Id__c"], "NetSuite_Id__c != null")
         ns_id = r.fields.get("NetSuite_Id__c") if r is not None else None
         if r is None or not isinstance(ns_id, str) or not ns_id:
             return await self._edit_salesforce_phone()
         sf_phone = f"+1 212 555 {self.rng.randint(1000, 9999)}"
         ns_phone = f"+1 646 555 {self.rng.randint(1000, 9999)}"
-        await self._write(self.rt.salesforce, "Account", Write({"Phone": sf_phone}, id=r.id), "")
-        await self._write(self.rt.netsuite, "customer", Write({"phone": ns_phone}, id=ns_id), "")
+        await self._edit(System.SALESFORCE, "Account", r.id, {"Phone": sf_phone}, "")
+        await self._edit(System.NETSUITE, "customer", ns_id, {"phone": ns_phone}, "")
         return (f"Both: {r.fields.get('Name')} phone set to {sf_phone} in Salesforce and {ns_phone} in "
                 "NetSuite (a conflict; Salesforce owns phone)")
 

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from ledgerbridge.app import services
 from ledgerbridge.app.config import DEFAULT_CONFIG_FILE, LedgerBridgeConfig, load_config
-from ledgerbridge.app.demo import Simulator, start_demo_sandboxes
+from ledgerbridge.app.demo import SandboxUiEditor, Simulator, start_demo_sandboxes
 from ledgerbridge.app.sandboxes import SandboxStartError
 from ledgerbridge.app.wiring import Runtime
 from ledgerbridge.core.errors import ConfigError, LedgerBridgeError
@@ -112,6 +112,7 @@ async def _main(cfg: LedgerBridgeConfig, config_file: Path, port: int | None, de
     tasks: list[asyncio.Task[None]] = []
     servers = []
     holder: list[RuntimeBackend] = []
+    editors: list[SandboxUiEditor] = []
 
     def ready(rt: Runtime) -> None:
         backend = RuntimeBackend(rt, sf_url=str(sf.get("instance_url", "")) or None)
@@ -125,7 +126,9 @@ async def _main(cfg: LedgerBridgeConfig, config_file: Path, port: int | None, de
         if not demo:
             return
         if simulator:
-            sim = Simulator(rt, speed=speed, on_event=lambda m: err.print(f"[dim]{m}[/]"))
+            editor = SandboxUiEditor(sf, ns)
+            editors.append(editor)
+            sim = Simulator(rt, editor=editor, speed=speed, on_event=lambda m: err.print(f"[dim]{m}[/]"))
             tasks.append(asyncio.create_task(sim.run(stop)))
         err.print(GUIDE.format(dashboard=f"http://127.0.0.1:{port}/", sf=sf.get("instance_url"),
                                user=sf.get("username"), ns=ns.get("base_url"), account=ns.get("account_id"),
@@ -149,4 +152,6 @@ async def _main(cfg: LedgerBridgeConfig, config_file: Path, port: int | None, de
         for server in servers:
             server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
+        for editor in editors:
+            await editor.aclose()
     return 0
