@@ -15,6 +15,19 @@ log), which are outside both request logs; those observation calls are counted s
 API calls per change = (both sandboxes' request-log totals during the measurement - the benchmark's
 own Salesforce edit calls) / changes. Polling passes during the measurement are reported against
 what the safety-net interval allows. The last line is ``RESULT {json}``.
+
+Scenarios (``--scenario``; ``--concurrency`` and ``--window`` override either):
+
+- ``fair`` (default): the NetSuite sandbox's account concurrency limit is 15, as on a SuiteCloud Plus
+  account, and the connector's ``concurrency`` share is 15 too; 200 changes per side over 120 s
+  (3.3 changes/s). At about 2 NetSuite calls per change and 0.45 s per NetSuite call that is about
+  a fifth of what 15 slots serve (15 / 0.45 = 33 calls/s), so the figures measure the engine, not a
+  saturated account.
+- ``overloaded``: 4 slots (the connector's share of a default account) and 200 changes per side
+  over 50 s: about 16 NetSuite calls/s are asked of an account serving about 9, so changes queue
+  by construction and latency grows over the window; kept to show behaviour under overload.
+
+The scenario, the offered NetSuite load and the capacity are printed before the figures.
 """
 
 from __future__ import annotations
@@ -41,6 +54,9 @@ from ledgerbridge.engine import SyncSummary
 
 SECRET = "bench-latency-secret"
 SAFETY_NET_S = 600.0
+NS_CALL_S = 0.45  # mean NetSuite call at realistic latency (reads 150-400 ms, writes 300-800 ms)
+SCENARIOS: dict[str, tuple[int, float]] = {"fair": (15, 120.0), "overloaded": (4, 50.0)}
+"""Scenario -> (NetSuite concurrency: the account's limit and the connector's share, window in s)."""
 
 LINK = """\
 links:
@@ -62,7 +78,7 @@ links:
 """
 
 
-def config_text(sf: dict[str, Any], ns: dict[str, Any], state_url: str) -> str:
+def config_text(sf: dict[str, Any], ns: dict[str, Any], state_url: str, concurrency: int) -> str:
     """The whole configuration: both sandboxes, the link (no triggers: push + safety net), realtime."""
     return f"""\
 connections:
@@ -76,7 +92,7 @@ connections:
     base_url: {ns["base_url"]}
     auth: {{mode: tba, consumer_key: {ns["consumer_key"]}, consumer_secret: {ns["consumer_secret"]},
             token_id: {ns["token_id"]}, token_secret: {ns["token_secret"]}}}
-    concurrency: 4
+    concurrency: {concurrency}
 state:
   url: {state_url}
 realtime:
@@ -211,17 +227,24 @@ class Bench:
         return done
 
 
-async def main(n: int, window_s: float, seed: int) -> dict[str, Any]:
+async def main(n: int, window_s: float, seed: int, concurrency: int = 15,
+               scenario: str = "fair") -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="lb-latency-"))
+    offered = 2 * n / window_s
+    capacity = concurrency / NS_CALL_S
+    print(f"scenario {scenario}: NetSuite account concurrency {concurrency} (connector share {concurrency}), "
+          f"{n} changes per side over {window_s:.0f} s = {offered:.1f} changes/s; at ~2 NetSuite calls per "
+          f"change that asks ~{2 * offered:.0f} calls/s of ~{capacity:.0f} the slots serve "
+          f"({2 * offered / capacity:.0%} of capacity)")
     print("starting sandboxes (Salesforce 100-300 ms per call, NetSuite realistic: writes 300-800 ms)...")
     sf = start_sandbox("salesforce", ["--port", "0", "--seed", "empty", "--latency-jitter-ms", "100,300",
                                       "--pubsub-port", "0", "--pubsub-keepalive", "5"])
     ns = start_sandbox("netsuite", ["--port", "0", "--seed", "empty", "--latency-ms", "realistic",
-                                    "--data", str(workdir / "ns.db")])
+                                    "--concurrency", str(concurrency), "--data", str(workdir / "ns.db")])
     bench = Bench(sf, ns, n, window_s, seed)
     try:
         await bench.setup_accounts()
-        text = config_text(sf.info, ns.info, f"sqlite:///{workdir / 'state.db'}")
+        text = config_text(sf.info, ns.info, f"sqlite:///{workdir / 'state.db'}", concurrency)
         config = load_config_text(text, env={"BENCH_WEBHOOK_SECRET": SECRET}).config
         stop = asyncio.Event()
         holder: list[RealtimeService] = []
@@ -289,16 +312,23 @@ async def main(n: int, window_s: float, seed: int) -> dict[str, Any]:
         raise SystemExit("no change was observed")
     return {"p50_s": round(statistics.median(all_s), 3), "p95_s": round(percentile(all_s, 0.95), 3),
             "max_s": round(max(all_s), 3), "calls_per_change": round(lb_calls / changes, 3),
-            "observed": len(all_s), "changes": changes, "polling_passes": polls}
+            "observed": len(all_s), "changes": changes, "polling_passes": polls, "scenario": scenario,
+            "netsuite_concurrency": concurrency, "window_s": window_s}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--n", type=int, default=200, help="changes per side (and accounts linked)")
-    parser.add_argument("--window", type=float, default=None, help="seconds over which changes are spread")
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="fair",
+                        help="fair: 15 NetSuite slots, 120 s window; overloaded: 4 slots, 50 s window")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="NetSuite account concurrency limit and connector share (scenario's if omitted)")
+    parser.add_argument("--window", type=float, default=None,
+                        help="seconds over which changes are spread (scenario's, scaled to --n, if omitted)")
     parser.add_argument("--seed", type=int, default=7)
     opts = parser.parse_args()
-    window = opts.window if opts.window is not None else max(10.0, opts.n * 0.25)
-    result = asyncio.run(main(opts.n, window, opts.seed))
+    slots, window_200 = SCENARIOS[opts.scenario]
+    window = opts.window if opts.window is not None else max(10.0, window_200 * opts.n / 200)
+    result = asyncio.run(main(opts.n, window, opts.seed, opts.concurrency or slots, opts.scenario))
     sys.stdout.flush()
     print("RESULT " + json.dumps(result))
