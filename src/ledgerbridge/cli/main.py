@@ -6,6 +6,7 @@ or usage error.
 
 from __future__ import annotations
 
+import asyncio
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated
@@ -15,12 +16,13 @@ from rich.console import Console
 
 from ledgerbridge.app.config import DEFAULT_CONFIG_FILE, config_schema_json, validate_config_file
 from ledgerbridge.app.logging import LogFormat, configure_logging
+from ledgerbridge.app.services import check_online
 from ledgerbridge.cli.demo import register as register_demo
 from ledgerbridge.cli.forecast import register as register_forecast
 from ledgerbridge.cli.init import register as register_init
 from ledgerbridge.cli.ops import register as register_ops
 from ledgerbridge.cli.sandbox import register as register_sandbox
-from ledgerbridge.core.errors import ConfigError
+from ledgerbridge.core.errors import ConfigError, LedgerBridgeError
 
 EXIT_OK = 0
 EXIT_FAILURES = 1
@@ -78,7 +80,11 @@ def main_callback(
 
 
 @config_app.command("validate")
-def config_validate(config: ConfigOption = Path(DEFAULT_CONFIG_FILE)) -> None:
+def config_validate(
+    config: ConfigOption = Path(DEFAULT_CONFIG_FILE),
+    online: Annotated[bool, typer.Option(
+        "--online", help="also describe the linked objects in both systems and check every mapping")] = False,
+) -> None:
     """Validate a configuration file; every problem is shown with its line and column."""
     try:
         loaded = validate_config_file(config)
@@ -87,6 +93,20 @@ def config_validate(config: ConfigOption = Path(DEFAULT_CONFIG_FILE)) -> None:
         raise typer.Exit(EXIT_CONFIG) from None
     for warning in loaded.warnings:
         err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    if online:
+        try:
+            problems = asyncio.run(check_online(loaded.config))
+        except LedgerBridgeError as exc:
+            err.print(f"[red]error:[/] cannot check online: {exc}", soft_wrap=True)
+            raise typer.Exit(EXIT_FAILURES) from None
+        for problem in problems:
+            err.print(f"[red]error:[/] {problem.format(loaded.document.where(problem.path))}",
+                      soft_wrap=True)
+        if problems:
+            raise typer.Exit(EXIT_CONFIG)
+        out.print(f"[green]ok:[/] {config} is valid, and every mapping fits the systems' described fields",
+                  soft_wrap=True)
+        return
     out.print(f"[green]ok:[/] {config} is valid", soft_wrap=True)
 
 
