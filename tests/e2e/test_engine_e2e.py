@@ -196,12 +196,6 @@ def test_a_salesforce_validation_error_is_a_dead_letter_and_its_retry_succeeds_o
     assert run(config, lambda rt: rt.ops.dead_letters("accounts")) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine/runner.py: one failed write on a pair is attempted and dead-lettered once per side's "
-    "record in the same pass (the Salesforce feed's overlap re-reads the unchanged Account, whose "
-    "pair carries the customer's change; then the NetSuite feed reads the customer): two write calls "
-    "and two open letters (source salesforce and source netsuite) for one error, and retrying one "
-    "leaves the other open until its record is read again"))
 def test_one_failed_write_is_attempted_once_and_leaves_one_dead_letter(
         systems: Systems, tmp_path: Path) -> None:
     config = systems.config(accounts_link(), tmp_path)

@@ -530,7 +530,11 @@ class Engine:
             size = rt.spec.options.batch_size or max(1, min(
                 self.ports[s].capabilities.max_write_batch for s in System))
             for chunk in _chunks(list(page.records), size):
-                await self._process(p, rt, system, list(chunk))
+                # A record that still holds what the last sync left on its side (an echo of our own
+                # write, or an edit of unmapped fields) settles without reading its partner: nothing
+                # of it can flow, and a change on the partner comes through the partner's own feed.
+                await self._process(p, rt, system, list(chunk),
+                                    may_settle=frozenset(r.id for r in chunk))
             if page.watermark is not None and (wm is None or page.watermark > wm):
                 await store.set_watermark(rt.name, system, CHANGES, page.watermark)
                 wm = page.watermark
@@ -555,9 +559,9 @@ class Engine:
                        may_settle: frozenset[str] = frozenset()) -> list[RecordOutcome]:
         """Run records of one side through map → match → merge → write → commit.
 
-        Records in ``may_settle`` (pushed changes) whose current values are exactly what the last
-        sync left on their side end as skipped without reading their partner: nothing of theirs
-        can flow, and a change on the partner arrives as the partner's own push.
+        Records in ``may_settle`` (read from a feed, or pushed) whose current values are exactly what
+        the last sync left on their side end as skipped without reading their partner: nothing of
+        theirs can flow, and a change on the partner arrives through the partner's own feed or push.
         """
         store, target = self.store, other(system)
         records = [r for r in records if not self._busy(p, rt, system, r.id)]
