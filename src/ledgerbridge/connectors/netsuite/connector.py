@@ -297,9 +297,10 @@ class NetSuiteConnector:
                    priority: Priority = Priority.INTERACTIVE) -> list[Record]:
         """Records whose ``field`` equals one of ``values``.
 
-        ``id`` and ``externalId`` are read directly (``eid:``); other fields go through a SuiteQL
-        ``IN`` lookup on the lower-cased column name, or, when SuiteQL refuses the column, the
-        record service's ``q`` filter on the REST field name; then REST GET.
+        ``id`` is read directly; other fields, ``externalId`` included, go through a SuiteQL ``IN``
+        lookup on the lower-cased column name (one call per 1,000 values, so keys that match nothing
+        cost no per-record call), or, when SuiteQL refuses the column, the record service's ``q``
+        filter on the REST field name; then REST GET of the records found.
 
         Raises:
             RequestRejected: Neither SuiteQL nor the record service knows the field.
@@ -311,8 +312,6 @@ class NetSuiteConnector:
         key = field.lower()
         if key in {"id", "internalid"}:
             return await self._get_many(object, wanted, fields, priority)
-        if key == "externalid":
-            return await self._get_many(object, wanted, fields, priority, by_external_id=True)
         ids: list[str] = []
         try:
             for start in range(0, len(wanted), wire.SUITEQL_MAX_IN_LIST):
