@@ -19,9 +19,15 @@ from typing import Protocol
 
 import httpx2
 import structlog
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from ledgerbridge.app.sandboxes import SandboxProcess, start_sandbox
 from ledgerbridge.app.templates import SANDBOX_NETSUITE_URL, SANDBOX_SALESFORCE_URL, render
+from ledgerbridge.connectors.netsuite.connector import NetSuiteConnector
+from ledgerbridge.connectors.netsuite.settings import NetSuiteSettings
 from ledgerbridge.core.errors import LedgerBridgeError
 from ledgerbridge.core.ports import SystemPort
 from ledgerbridge.core.records import JsonValue, Priority, Record, System, Write
@@ -37,7 +43,8 @@ DEMO_ALSO = ("lead-to-prospect", "invoice-status", "pipeline-forecast")
 
 def demo_config_text(sf: dict[str, object], ns: dict[str, object], state_url: str,
                      template: str = DEMO_TEMPLATE, *, webhook_port: int | None = None,
-                     webhook_secret: str | None = None) -> str:
+                     webhook_secret: str | None = None, onboarding_item: str | None = None,
+                     notify_url: str | None = None) -> str:
     """The demo's ``ledgerbridge.yaml``: a shipped template (with those it requires), pointed at the
     running sandboxes; with push from both (Salesforce CDC over the sandbox's Pub/Sub API, NetSuite
     User Event calls to our webhook) when the sandboxes serve it."""
@@ -45,6 +52,14 @@ def demo_config_text(sf: dict[str, object], ns: dict[str, object], state_url: st
                   salesforce_url=str(sf.get("instance_url", SANDBOX_SALESFORCE_URL)),
                   netsuite_url=str(ns.get("base_url", SANDBOX_NETSUITE_URL)), state_url=state_url,
                   also=DEMO_ALSO)
+    if onboarding_item is not None:
+        text += (
+            "\n# Customer onboarding after a won deal's customer is created: a welcome invoice, a Task\n"
+            "# for the customer-success owner and a Slack-style notification (the demo prints them).\n"
+            "onboarding:\n"
+            f"  invoice: {{item: \"{onboarding_item}\", amount: 1500, memo: Onboarding package}}\n"
+            "  task: {fallback_title: Customer Success Manager}\n"
+            + (f"  webhook: {{url: \"${{LB_DEMO_NOTIFY_URL:-{notify_url}}}\"}}\n" if notify_url else ""))
     pubsub_port = sf.get("pubsub_port")
     if webhook_port is None or webhook_secret is None or not isinstance(pubsub_port, int):
         return text
@@ -67,6 +82,7 @@ class DemoSandboxes:
     config_file: Path
     salesforce: dict[str, object] = field(default_factory=dict)
     netsuite: dict[str, object] = field(default_factory=dict)
+    notify_port: int | None = None
 
     def stop(self) -> int:
         """Stop the sandboxes."""
@@ -89,9 +105,48 @@ def start_demo_sandboxes(directory: Path | None = None, *, state_url: str | None
     sf, ns = _section(proc.info, "salesforce"), _section(proc.info, "netsuite")
     url = state_url or f"sqlite:///{folder / 'state.db'}"
     config_file = folder / "ledgerbridge.yaml"
-    config_file.write_text(demo_config_text(sf, ns, url, webhook_port=webhook_port,
-                                            webhook_secret=webhook_secret), encoding="utf-8")
-    return DemoSandboxes(proc, folder, config_file, sf, ns)
+    notify_port = free_port()
+    item = asyncio.run(find_onboarding_item(ns))
+    config_file.write_text(demo_config_text(
+        sf, ns, url, webhook_port=webhook_port, webhook_secret=webhook_secret, onboarding_item=item,
+        notify_url=f"http://127.0.0.1:{notify_port}/notify"), encoding="utf-8")
+    return DemoSandboxes(proc, folder, config_file, sf, ns, notify_port=notify_port)
+
+
+async def find_onboarding_item(ns: Mapping[str, object]) -> str | None:
+    """The NetSuite service item the demo bills onboarding with (an "Implementation Package")."""
+    settings = NetSuiteSettings.model_validate({
+        "account_id": str(ns.get("account_id", "")), "base_url": str(ns.get("base_url", "")),
+        "auth_mode": "tba", "consumer_key": str(ns.get("consumer_key", "")),
+        "consumer_secret": str(ns.get("consumer_secret", "")), "token_id": str(ns.get("token_id", "")),
+        "token_secret": str(ns.get("token_secret", "")), "read_governance_limits": False})
+    connector = NetSuiteConnector.from_settings(settings)
+    try:
+        rows = await connector.suiteql("SELECT id FROM item WHERE itemtype = 'Service' AND "
+                                       "displayname LIKE 'Implementation Package%' ORDER BY id")
+    except LedgerBridgeError as exc:
+        log.warning("demo.onboarding.item_not_found", error=str(exc))
+        return None
+    finally:
+        await connector.aclose()
+    return str(rows[0]["id"]) if rows else None
+
+
+def create_notification_app(on_message: Callable[[str], None]) -> Starlette:
+    """A Slack-compatible incoming-webhook stand-in: ``POST /notify {"text": ...}`` shows the text."""
+
+    async def notify(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "expected a JSON body"}, status_code=400)
+        text = body.get("text") if isinstance(body, dict) else None
+        if not isinstance(text, str):
+            return JSONResponse({"error": "expected {\"text\": ...}"}, status_code=400)
+        on_message(text)
+        return Response("ok", media_type="text/plain")
+
+    return Starlette(routes=[Route("/notify", notify, methods=["POST"])])
 
 
 def free_port() -> int:

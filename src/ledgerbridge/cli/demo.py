@@ -13,11 +13,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 from rich.console import Console
 
 from ledgerbridge.app import services
 from ledgerbridge.app.config import DEFAULT_CONFIG_FILE, LedgerBridgeConfig, load_config
-from ledgerbridge.app.demo import SandboxUiEditor, Simulator, start_demo_sandboxes
+from ledgerbridge.app.demo import (
+    SandboxUiEditor,
+    Simulator,
+    create_notification_app,
+    start_demo_sandboxes,
+)
 from ledgerbridge.app.sandboxes import SandboxStartError
 from ledgerbridge.app.wiring import Runtime
 from ledgerbridge.core.errors import ConfigError, LedgerBridgeError
@@ -94,7 +100,8 @@ def register(app: typer.Typer) -> None:
                 err.print(f"[red]error:[/] {exc}")
                 raise typer.Exit(2) from None
             code = asyncio.run(_main(cfg, sandboxes.config_file, port, True, speed,
-                                     sandboxes.salesforce, sandboxes.netsuite, simulator=not no_simulator))
+                                     sandboxes.salesforce, sandboxes.netsuite, simulator=not no_simulator,
+                                     notify_port=sandboxes.notify_port))
         finally:
             sandboxes.stop()
             err.print("stopped.")
@@ -104,7 +111,7 @@ def register(app: typer.Typer) -> None:
 async def _main(cfg: LedgerBridgeConfig, config_file: Path, port: int | None, demo: bool,
                 speed: float, sf: dict[str, object], ns: dict[str, object], *,
                 state_url: str | None = None, interval: float = 5.0, host: str = "127.0.0.1",
-                simulator: bool = True) -> int:
+                simulator: bool = True, notify_port: int | None = None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -125,6 +132,13 @@ async def _main(cfg: LedgerBridgeConfig, config_file: Path, port: int | None, de
             err.print(f"dashboard: http://{host}:{port}/")
         if not demo:
             return
+        if notify_port is not None:
+            receiver = uvicorn.Server(uvicorn.Config(
+                create_notification_app(lambda text: err.print(f"[bold magenta]notification:[/] {text}")),
+                host="127.0.0.1", port=notify_port, log_level="warning", lifespan="off", access_log=False))
+            receiver.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+            servers.append(receiver)
+            tasks.append(asyncio.create_task(receiver.serve()))
         if simulator:
             editor = SandboxUiEditor(sf, ns)
             editors.append(editor)
