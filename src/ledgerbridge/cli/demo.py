@@ -17,7 +17,7 @@ import uvicorn
 from rich.console import Console
 
 from ledgerbridge.app import services
-from ledgerbridge.app.config import DEFAULT_CONFIG_FILE, LedgerBridgeConfig, load_config
+from ledgerbridge.app.config import DEFAULT_CONFIG_FILE, LedgerBridgeConfig
 from ledgerbridge.app.demo import (
     SandboxUiEditor,
     Simulator,
@@ -26,7 +26,8 @@ from ledgerbridge.app.demo import (
 )
 from ledgerbridge.app.sandboxes import SandboxStartError
 from ledgerbridge.app.wiring import Runtime
-from ledgerbridge.core.errors import ConfigError, LedgerBridgeError
+from ledgerbridge.cli.loading import load_or_exit
+from ledgerbridge.core.errors import LedgerBridgeError
 from ledgerbridge.dashboard.app import create_dashboard, dashboard_server
 from ledgerbridge.dashboard.live import RuntimeBackend
 
@@ -65,13 +66,7 @@ def register(app: typer.Typer) -> None:
                 host: Annotated[str, typer.Option("--host", help="dashboard address")] = "127.0.0.1",
                 port: Annotated[int, typer.Option("--port", help="dashboard port")] = 8765) -> None:
         """Run every link on its triggers until stopped (SIGINT/SIGTERM finish the pass first)."""
-        try:
-            loaded = load_config(config)
-        except ConfigError as exc:
-            err.print(f"[red]error:[/] {exc}", soft_wrap=True)
-            raise typer.Exit(2) from None
-        for warning in loaded.warnings:
-            err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        loaded = load_or_exit(config)
         code = asyncio.run(_main(loaded.config, config, port if dashboard else None, False, 1.0, {}, {},
                                  state_url=state, interval=interval, host=host))
         raise typer.Exit(code)
@@ -94,11 +89,7 @@ def register(app: typer.Typer) -> None:
             err.print(f"[red]error:[/] {exc}")
             raise typer.Exit(1) from None
         try:
-            try:
-                cfg = load_config(sandboxes.config_file).config
-            except ConfigError as exc:
-                err.print(f"[red]error:[/] {exc}")
-                raise typer.Exit(2) from None
+            cfg = load_or_exit(sandboxes.config_file).config
             code = asyncio.run(_main(cfg, sandboxes.config_file, port, True, speed,
                                      sandboxes.salesforce, sandboxes.netsuite, simulator=not no_simulator,
                                      notify_port=sandboxes.notify_port))

@@ -14,15 +14,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ledgerbridge.app.config import DEFAULT_CONFIG_FILE, config_schema_json, validate_config_file
+from ledgerbridge.app.config import DEFAULT_CONFIG_FILE, config_schema_json
 from ledgerbridge.app.logging import LogFormat, configure_logging
 from ledgerbridge.app.services import check_online
 from ledgerbridge.cli.demo import register as register_demo
 from ledgerbridge.cli.forecast import register as register_forecast
 from ledgerbridge.cli.init import register as register_init
+from ledgerbridge.cli.loading import load_or_exit
 from ledgerbridge.cli.ops import register as register_ops
 from ledgerbridge.cli.sandbox import register as register_sandbox
-from ledgerbridge.core.errors import ConfigError, LedgerBridgeError
+from ledgerbridge.core.errors import LedgerBridgeError
 
 EXIT_OK = 0
 EXIT_FAILURES = 1
@@ -86,13 +87,7 @@ def config_validate(
         "--online", help="also describe the linked objects in both systems and check every mapping")] = False,
 ) -> None:
     """Validate a configuration file; every problem is shown with its line and column."""
-    try:
-        loaded = validate_config_file(config)
-    except ConfigError as exc:
-        err.print(f"[red]error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(EXIT_CONFIG) from None
-    for warning in loaded.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    loaded = load_or_exit(config)
     if online:
         try:
             problems = asyncio.run(check_online(loaded.config))

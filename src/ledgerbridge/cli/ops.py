@@ -22,7 +22,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from ledgerbridge.app import services
-from ledgerbridge.app.config import DEFAULT_CONFIG_FILE, LedgerBridgeConfig, load_config
+from ledgerbridge.app.config import DEFAULT_CONFIG_FILE, LedgerBridgeConfig
+from ledgerbridge.cli.loading import load_or_exit
 from ledgerbridge.core.errors import ConfigError, LedgerBridgeError
 from ledgerbridge.core.records import JsonValue, System
 
@@ -38,14 +39,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")
 
 
 def _load(path: Path) -> LedgerBridgeConfig:
-    try:
-        loaded = load_config(path)
-    except ConfigError as exc:
-        err.print(f"[red]error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(EXIT_CONFIG) from None
-    for warning in loaded.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
-    return loaded.config
+    return load_or_exit(path).config
 
 
 def _run(work: Awaitable[T]) -> T:
