@@ -82,12 +82,22 @@ class RuntimeBackend:
         self.sf_url = sf_url
         self.ns_url = ns_url
         self._synced: collections.deque[tuple[datetime, int]] = collections.deque(maxlen=10_000)
+        self._latencies: collections.deque[tuple[datetime, float]] = collections.deque(maxlen=50_000)
+        self._started = runtime.clock.now()
 
     def record_summary(self, summary: object) -> None:
-        """Count a pass's synced records into the throughput series."""
+        """Count a pass's synced records into the throughput series, and the change-to-written
+        latency of every record changed since this process started (older records are backfill)."""
         counts = getattr(summary, "counts", {})
         n = int(counts.get("synced", 0)) if isinstance(counts, Mapping) else 0
         self._synced.append((self.rt.clock.now(), n))
+        for link in getattr(summary, "links", {}).values():
+            for o in getattr(link, "outcomes", ()):
+                changed, done = getattr(o, "changed_at", None), getattr(o, "done_at", None)
+                if (getattr(getattr(o, "outcome", None), "value", "") == "synced"
+                        and isinstance(changed, datetime) and isinstance(done, datetime)
+                        and changed >= self._started and done >= changed):
+                    self._latencies.append((done, (done - changed).total_seconds()))
 
     async def ready(self) -> Readiness:
         """Ready when the state store answers."""
@@ -115,9 +125,14 @@ class RuntimeBackend:
             if now - at <= timedelta(hours=1):
                 per_min[at.replace(second=0, microsecond=0)] += n
         series = tuple(SeriesPoint(t, float(v)) for t, v in sorted(per_min.items()))
+        by_min: dict[datetime, list[float]] = collections.defaultdict(list)
+        for at, seconds in self._latencies:
+            if now - at <= timedelta(hours=1):
+                by_min[at.replace(second=0, microsecond=0)].append(seconds)
+        latency = tuple(SeriesPoint(t, _p95(v)) for t, v in sorted(by_min.items()))
         return Overview(
             tuple(links), ApiBudgets(await self.rt.salesforce.budget(), await self.rt.netsuite.budget()),
-            throughput=series,
+            throughput=series, latency=latency,
             open_dead_letters=sum(s.n_dead_letters for s in statuses),
             open_reviews=sum(s.n_reviews for s in statuses),
             open_conflicts=sum(s.n_conflicts for s in statuses))
@@ -323,6 +338,11 @@ class RuntimeBackend:
         rows = tuple(ForecastRow(p.start, p.label, p.weighted_pipeline, p.expected_collections)
                      for p in report.periods)
         return Forecast(report.currency, granularity, rows, report.generated_at)
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
 def _label(*maps: Mapping[str, JsonValue]) -> str:

@@ -23,7 +23,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -111,6 +111,8 @@ class RecordOutcome:
     reason: str = ""
     action: str = ""  # create | update | link | deactivate | delete | unlink | relink | noop
     partner_id: str | None = None
+    changed_at: datetime | None = None  # the source record's modification stamp, when known
+    done_at: datetime | None = None  # when the engine finished with it (for change-to-written latency)
 
 
 @dataclass
@@ -620,9 +622,11 @@ class Engine:
                 works.append(w)
             await self._execute(p, rt, works)
             await self._commit(p, rt, works)
+            finished = self.clock.now()
             for w in works:
                 assert w.done is not None
                 p.touched.add((rt.name, system, w.record.id))
+                w.done = replace(w.done, changed_at=w.record.modified_at, done_at=finished)
                 p.record(w.done)
             outcomes = [w.done for w in works if w.done is not None]
             if gone:
