@@ -55,7 +55,8 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(EXIT_CONFIG)
         granularity: Granularity = "week" if weeks is not None else "month"
         cfg = _load(config)
-        report = _run(forecast(cfg, granularity=granularity, periods=n, state_url=state))
+        with err.status("forecasting: reading open opportunities, invoices and payments"):
+            report = _run(forecast(cfg, granularity=granularity, periods=n, state_url=state))
         if csv_file is not None:
             csv_file.write_text(to_csv(report), encoding="utf-8")
         if png_file is not None:

@@ -8,6 +8,7 @@ left), 2 configuration or usage error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable
 from dataclasses import asdict, is_dataclass
@@ -52,6 +53,11 @@ def _run(work: Awaitable[T]) -> T:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         err.print(f"[red]error:[/] {message}", soft_wrap=True)
         raise typer.Exit(EXIT_FAILURES) from None
+
+
+def _working(message: str, quiet: bool) -> contextlib.AbstractContextManager[object]:
+    """A spinner on standard error while a long operation runs (none with ``--json``)."""
+    return contextlib.nullcontext() if quiet else err.status(message)
 
 
 def _plain(value: object) -> object:
@@ -125,7 +131,8 @@ def register(app: typer.Typer) -> None:
                  as_json: JsonOpt = False) -> None:
         """What a pass would create, update, link and deactivate, and the API calls it would cost."""
         cfg = _load(config)
-        summary = _run(services.plan(cfg, links, state_url=state))
+        with _working("planning: reading both systems (nothing is written)", as_json):
+            summary = _run(services.plan(cfg, links, state_url=state))
         if as_json:
             _json({k: {"actions": dict(v.actions), "api_calls": dict(v.api_calls),
                        "counts": dict(v.counts)} for k, v in summary.links.items()})
@@ -194,8 +201,9 @@ def register(app: typer.Typer) -> None:
             except (OSError, ValueError) as exc:
                 err.print(f"[red]error:[/] --payload {payload}: {exc}")
                 raise typer.Exit(EXIT_CONFIG) from None
-        result = _run(services.dlq_retry(_load(config), letter_ids or [], all_open=all_open,
-                                         payload=edited, state_url=state))
+        with _working("retrying dead letters", False):
+            result = _run(services.dlq_retry(_load(config), letter_ids or [], all_open=all_open,
+                                             payload=edited, state_url=state))
         if isinstance(result, list):
             failed = [o for o in result if o is None or o.outcome.value == "dead_lettered"]
             for o in result:
@@ -288,7 +296,8 @@ def register(app: typer.Typer) -> None:
                       config: ConfigOpt = Path(DEFAULT_CONFIG_FILE), state: StateOpt = None,
                       as_json: JsonOpt = False) -> None:
         """Compare both systems fully: missing, orphaned and drifted records (exit 1 if not clean)."""
-        report = _run(services.reconcile(_load(config), link, heal=heal, state_url=state))
+        with _working(f"reconciling {link}: comparing both systems fully", as_json):
+            report = _run(services.reconcile(_load(config), link, heal=heal, state_url=state))
         if as_json:
             _json({"link": report.link, "pairs": report.n_pairs, "clean": report.is_clean,
                    "missing": {k.value: v for k, v in report.missing.items()},
