@@ -392,7 +392,10 @@ class NetSuiteConnector:
                        by_external_id: bool, stamp: datetime | None) -> Record | None:
         path = (wire.record_path(object, external_id=key) if by_external_id
                 else wire.record_path(object, key))
-        params = {"fields": ",".join(fields)} if fields else {"expandSubResources": "true"}
+        # ``fields`` selects body fields; the id (and links) come with every record and are not body
+        # fields, so NetSuite refuses them in the list (reference/netsuite-api.md §3.1).
+        body_fields = [f for f in fields or () if f.lower() not in {"id", "links"}]
+        params = {"fields": ",".join(body_fields)} if body_fields else {"expandSubResources": "true"}
         try:
             body = await self.client.request_json("GET", path, operation="record.get", priority=priority,
                                                   params=params)

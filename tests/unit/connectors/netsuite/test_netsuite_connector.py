@@ -490,3 +490,18 @@ async def test_find_falls_back_to_the_q_filter_when_suiteql_refuses_the_column(c
     listing = script.calls("GET", r"/record/v1/customer")
     assert listing[0].url.params["q"] == 'custentity_code IS "A" OR custentity_code IS "B"'
     assert [c.url.params["offset"] for c in listing] == ["0", "1000"]
+
+
+async def test_record_reads_never_ask_for_the_id_as_a_body_field(clock: FakeClock) -> None:
+    script = Script()
+    seen: list[str] = []
+
+    def get(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request.url.params.get("fields", ""))
+        return httpx2.Response(200, json={"id": "7", "tranId": "INV7"})
+
+    script.on("GET", r"/record/v1/invoice/7", get)
+    ns = connector(script, clock)
+    records = await ns.read_by_ids("invoice", ["7"], fields=["id", "tranId", "status"])
+    assert [r.id for r in records] == ["7"]
+    assert seen == ["tranId,status"]
