@@ -23,6 +23,8 @@ read-modify-write outside the transaction and silently loses updates between pro
 from __future__ import annotations
 
 import re
+import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -156,6 +158,21 @@ def create_engine(state_url: StateUrl, *, echo: bool = False) -> AsyncEngine:
     return create_async_engine(state_url.url, **kwargs)
 
 
+def _set_wal(cursor: Any) -> None:
+    """Switch a connection to WAL. On a new database file several connections opening at once race
+    for the exclusive lock this needs, and SQLite may answer "locked" at once rather than wait (a
+    busy handler is not called where waiting could deadlock), so the switch is retried briefly."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _install_sqlite_listeners(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
 
@@ -165,8 +182,9 @@ def _install_sqlite_listeners(engine: AsyncEngine) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            # The busy timeout first, so that the switch to WAL waits for other connections.
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            _set_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
