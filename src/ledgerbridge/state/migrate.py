@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Final
 
@@ -64,6 +65,20 @@ def head_revision() -> str:
     return head
 
 
+_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _migration_lock() -> asyncio.Lock:
+    """One migration at a time in this process: Alembic keeps its running context in module-level
+    state, which two migrations interleaved on one event loop would overwrite. (Other processes are
+    kept apart by the database: SQLite's BEGIN IMMEDIATE, PostgreSQL's advisory lock.)"""
+    loop = asyncio.get_running_loop()
+    lock = _LOCKS.get(loop)
+    if lock is None:
+        lock = _LOCKS[loop] = asyncio.Lock()
+    return lock
+
+
 async def upgrade(engine: AsyncEngine, state_url: StateUrl, revision: str = "head") -> None:
     """Bring the schema up to ``revision`` (creating the PostgreSQL schema when one is named).
 
@@ -72,7 +87,7 @@ async def upgrade(engine: AsyncEngine, state_url: StateUrl, revision: str = "hea
         state_url: the URL the engine was built from.
         revision: target revision, ``head`` by default.
     """
-    async with engine.begin() as conn:
+    async with _migration_lock(), engine.begin() as conn:
         await conn.run_sync(_migrate, state_url, revision, up=True)
 
 
@@ -84,7 +99,7 @@ async def downgrade(engine: AsyncEngine, state_url: StateUrl, revision: str = "b
         state_url: the URL the engine was built from.
         revision: target revision, ``base`` by default.
     """
-    async with engine.begin() as conn:
+    async with _migration_lock(), engine.begin() as conn:
         await conn.run_sync(_migrate, state_url, revision, up=False)
 
 
