@@ -60,6 +60,14 @@ def _working(message: str, quiet: bool) -> contextlib.AbstractContextManager[obj
     return contextlib.nullcontext() if quiet else err.status(message)
 
 
+def _table(title: str, *columns: str) -> Table:
+    """A rich table with these column headings."""
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col)
+    return table
+
+
 def _plain(value: object) -> object:
     if is_dataclass(value) and not isinstance(value, type):
         return _plain(asdict(value))
@@ -79,9 +87,7 @@ def _json(value: object) -> None:
 
 
 def _summary_table(summary: services.SyncSummary, title: str) -> Table:
-    table = Table(title=title)
-    for col in ("link", "synced", "skipped", "waiting", "dead-lettered", "actions", "API calls"):
-        table.add_column(col)
+    table = _table(title, "link", "synced", "skipped", "waiting", "dead-lettered", "actions", "API calls")
     for name, s in summary.links.items():
         actions = ", ".join(f"{k} {v}" for k, v in sorted(s.actions.items())) or "-"
         calls = ", ".join(f"{k} {v}" for k, v in sorted(s.api_calls.items())) or "-"
@@ -148,9 +154,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             _json(rows)
             return
-        table = Table(title="links")
-        for col in ("link", "pairs", "dead letters", "reviews", "conflicts", "last run"):
-            table.add_column(col)
+        table = _table("links", "link", "pairs", "dead letters", "reviews", "conflicts", "last run")
         for r in rows:
             last = (f"{r.last_run.status.value} {r.last_run.started_at:%Y-%m-%d %H:%M:%S}"
                     if r.last_run else "never")
@@ -170,9 +174,8 @@ def register(app: typer.Typer) -> None:
         if as_json:
             _json(letters)
             return
-        table = Table(title=f"{len(letters)} open dead letters")
-        for col in ("id", "link", "from", "record", "step", "error", "attempts"):
-            table.add_column(col)
+        table = _table(f"{len(letters)} open dead letters",
+                       "id", "link", "from", "record", "step", "error", "attempts")
         for d in letters:
             table.add_row(d.id[:12], d.link, d.system.value, d.source_id, d.step.value,
                           f"{d.error_code}: {d.error_message}", str(d.attempts))
@@ -233,9 +236,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             _json(items)
             return
-        table = Table(title=f"{len(items)} open reviews")
-        for col in ("id", "link", "record", "candidates (id score rule)"):
-            table.add_column(col)
+        table = _table(f"{len(items)} open reviews", "id", "link", "record", "candidates (id score rule)")
         for r in items:
             cands = "; ".join(f"{c.id} {c.score:.0f} {c.rule} {c.label}" for c in r.candidates)
             table.add_row(r.id[:12], r.link, f"{r.system.value} {r.record_id} {r.label}", cands)
@@ -267,9 +268,8 @@ def register(app: typer.Typer) -> None:
         if as_json:
             _json(items)
             return
-        table = Table(title=f"{len(items)} open conflicts")
-        for col in ("id", "link", "pair", "field", "baseline", "salesforce", "netsuite"):
-            table.add_column(col)
+        table = _table(f"{len(items)} open conflicts",
+                       "id", "link", "pair", "field", "baseline", "salesforce", "netsuite")
         for c in items:
             table.add_row(c.id[:12], c.link, f"{c.sf_id} / {c.ns_id}", c.field, repr(c.base_sf),
                           repr(c.sf_value), repr(c.ns_value))
@@ -331,9 +331,8 @@ def register(app: typer.Typer) -> None:
             _json(p)
             return
         target = f"{p.target.value} {p.target_id or '(new)'}"
-        table = Table(title=f"{link}: {p.source.value} {p.source_id} -> {target}")
-        for col in ("field", "mapped", "current", ""):
-            table.add_column(col)
+        table = _table(f"{link}: {p.source.value} {p.source_id} -> {target}",
+                       "field", "mapped", "current", "")
         for f in p.fields:
             table.add_row(f.field, json.dumps(f.mapped), json.dumps(f.current),
                           "[yellow]differs[/]" if f.differs else "")
