@@ -29,12 +29,7 @@ from ledgerbridge_sandbox.salesforce.config import (
     DEFAULT_SECURITY_TOKEN,
     DEFAULT_USERNAME,
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from ledgerbridge_sandbox.serve import free_port
 
 
 def _overview(port: int) -> dict[str, object] | None:
@@ -81,7 +76,7 @@ def _sales_orders(ns_port: int, where: str = "") -> list[dict[str, object]]:
 @pytest.mark.slow
 def test_demo_syncs_serves_the_dashboard_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("ledgerbridge")
-    port, sf_port, ns_port = _free_port(), _free_port(), _free_port()
+    port, sf_port, ns_port = free_port(), free_port(), free_port()
     log = (tmp_path / "demo.log").open("w")  # a file, not a pipe: a full pipe would stall the demo
     proc = subprocess.Popen(
         [str(exe), "demo", "--dir", str(tmp_path), "--port", str(port), "--sf-port", str(sf_port),
