@@ -4,7 +4,8 @@ Imports ``core`` and ``flows`` only. A step never writes; it returns the reason 
 happen, and the runner parks the record as a review with that reason instead of writing:
 
 - **preflight** (``options.preflight``) runs before a record is created on NetSuite:
-  ``lines_total``, ``items_linked`` and ``subsidiary`` (see :class:`~ledgerbridge.flows.spec.PreflightSpec`).
+  ``lines_total``, ``items_linked``, ``subsidiary`` and ``credit_limit`` (see
+  :class:`~ledgerbridge.flows.spec.PreflightSpec`).
 - **freeze** (``options.freeze_when``) holds while an expression is true on a side's record, e.g.
   a sales order past Pending Approval (``orderStatus.id != 'A'``): changes are not written to that
   side; they raise a review.
@@ -15,8 +16,8 @@ starts with :data:`PREFLIGHT_LABEL` or :data:`FROZEN_LABEL`; :func:`guard_reason
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ledgerbridge.core.records import JsonValue, Record
@@ -32,6 +33,7 @@ __all__ = [
     "PreflightInput",
     "guard_reason",
     "is_guard_review",
+    "line_amounts",
     "run_preflight",
 ]
 
@@ -103,19 +105,55 @@ def _num(value: JsonValue, default: float) -> float:
     return float(value)
 
 
-def _lines_total(check: PreflightSpec, inp: PreflightInput) -> str | None:
-    lines = _items(Path(check.lines).get(inp.payload))
-    total = 0.0
+def _percent(value: JsonValue) -> float | None:
+    """The percentage of a rate like ``"-10%"`` (-10.0); None for any other rate."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1])
+        except ValueError:
+            raise ValueError(f"rate {value!r} is not a percentage") from None
+    return None
+
+
+def line_amounts(lines: Sequence[JsonValue], discount_items: Collection[str] = ()) -> list[float]:
+    """Each line's amount as NetSuite computes it, rounded to cents.
+
+    An item line is ``quantity × rate`` (quantity 1 when absent). A discount-item line (its rate a
+    percentage such as ``"-10%"``, or its item in ``discount_items``) ignores quantity: a
+    percentage takes that share of the line above it, an amount counts once.
+
+    Raises:
+        ValueError: a line is not an object, has no rate, or a rate or quantity is not a number
+            (the message names the line, counting from 1).
+    """
+    amounts: list[float] = []
+    previous = 0.0
     for n, line in enumerate(lines, 1):
         if not isinstance(line, dict):
-            return f"line {n} is not an object"
+            raise ValueError(f"line {n} is not an object")
+        rate = line.get("rate")
+        if rate is None:
+            raise ValueError(f"line {n} has no rate")
         try:
-            qty = _num(line.get("quantity"), 1.0)
-            if line.get("rate") is None:
-                return f"line {n} has no rate"
-            total += round(qty * _num(line.get("rate"), 0.0), 2)  # NetSuite rounds each line's amount
+            pct = _percent(rate)
+            if pct is not None:
+                amount = round(previous * pct / 100.0, 2)
+            elif _id(line.get("item")) in discount_items:
+                amount = round(_num(rate, 0.0), 2)
+            else:
+                amount = round(_num(line.get("quantity"), 1.0) * _num(rate, 0.0), 2)
         except ValueError as exc:
-            return f"line {n}: {exc}"
+            raise ValueError(f"line {n}: {exc}") from None
+        amounts.append(amount)
+        previous = amount
+    return amounts
+
+
+def _lines_total(check: PreflightSpec, inp: PreflightInput) -> str | None:
+    try:
+        total = round(sum(line_amounts(_items(Path(check.lines).get(inp.payload)), check.discount_items)), 2)
+    except ValueError as exc:
+        return str(exc)
     expected = Path(check.total).get(inp.source)
     if expected is None or isinstance(expected, bool) or not isinstance(expected, int | float | str):
         return f"{check.total} is empty, so the lines' total cannot be checked"
@@ -123,8 +161,8 @@ def _lines_total(check: PreflightSpec, inp: PreflightInput) -> str | None:
         want = float(expected)
     except ValueError:
         return f"{check.total} {expected!r} is not a number"
-    if abs(round(total, 2) - want) > check.tolerance:
-        return (f"lines total {round(total, 2):.2f} (quantity x rate per line, as NetSuite computes it) "
+    if abs(total - want) > check.tolerance:
+        return (f"lines total {total:.2f} (quantity x rate per line, as NetSuite computes it) "
                 f"differs from {check.total} {want:.2f}")
     return None
 
@@ -181,17 +219,101 @@ async def _subsidiary(check: PreflightSpec, inp: PreflightInput) -> str | None:
     return None
 
 
+def _enum(value: JsonValue) -> str | None:
+    """An enum as NetSuite returns it (``{"id": "AUTO", "refName": "Auto"}``) or as text."""
+    value = _id(value)
+    return value.upper() if value is not None else None
+
+
+def _money(value: float) -> str:
+    return f"{value:,.2f}"
+
+
+async def _credit_limit(check: PreflightSpec, inp: PreflightInput) -> str | None:
+    entity = _id(inp.payload.get("entity"))
+    if entity is None:
+        return "the order has no customer (entity)"
+    found = await inp.read("customer", [entity])
+    if not found:
+        return f"customer {entity} does not exist in NetSuite"
+    customer = found[0].fields
+    name = customer.get("companyName") or customer.get("entityId") or entity
+    override = _enum(customer.get("creditHoldOverride")) or "AUTO"
+    if override == "OFF":
+        return None
+    if override == "ON":
+        return f"customer {name} is on credit hold (credit hold override ON)"
+    try:
+        limit_value = customer.get("creditLimit")
+        if limit_value is None or limit_value == "":
+            return None  # no credit limit: NetSuite never holds
+        limit = _num(limit_value, 0.0)
+        balance = _num(customer.get("balance"), 0.0)
+        unbilled = _num(customer.get("unbilledOrders"), 0.0) if check.unbilled else 0.0
+    except ValueError as exc:
+        return f"customer {name}: {exc}"
+    try:
+        lines = _items(Path(check.lines).get(inp.payload))
+        subtotal = round(sum(line_amounts(lines, check.discount_items)), 2)
+    except ValueError as exc:
+        return str(exc)
+    total = subtotal
+    header = inp.payload.get("discountRate")
+    if inp.payload.get("discountItem") is not None and header is not None:
+        try:
+            pct = _percent(header)
+            total += round(subtotal * pct / 100.0, 2) if pct is not None else round(_num(header, 0.0), 2)
+        except ValueError as exc:
+            return f"discountRate: {exc}"
+    currency, own = _id(inp.payload.get("currency")), _id(customer.get("currency"))
+    if currency is not None and own is not None and currency != own:
+        rates = {r.id: r.fields.get("exchangeRate") for r in await inp.read("currency", [currency, own])}
+        try:
+            total = total * _num(rates.get(currency), float("nan")) / _num(rates.get(own), float("nan"))
+        except ValueError as exc:
+            return f"currency exchange rate: {exc}"
+        if total != total:  # NaN: a currency record or its rate is missing
+            return f"no exchange rate for currency {currency} or {own}, so the credit limit cannot be checked"
+    total = round(total, 2)
+    if balance + unbilled + total > limit + 0.005:
+        parts = f"balance {_money(balance)}"
+        if check.unbilled:
+            parts += f" + unbilled orders {_money(unbilled)}"
+        return (f"customer {name} {parts} + order {_money(total)} exceeds credit limit {_money(limit)}"
+                " (raise the limit or set the customer's credit hold override to OFF in NetSuite, "
+                "then retry)")
+    return None
+
+
+def _cached(read: Reader) -> Reader:
+    """``read`` remembering each record, so checks of one record read it once."""
+    seen: dict[tuple[str, str], Record | None] = {}
+
+    async def cached(rtype: str, ids: Sequence[str]) -> list[Record]:
+        todo = [i for i in dict.fromkeys(ids) if (rtype, i) not in seen]
+        if todo:
+            got = {r.id: r for r in await read(rtype, todo)}
+            for i in todo:
+                seen[(rtype, i)] = got.get(i)
+        return [r for i in dict.fromkeys(ids) if (r := seen[(rtype, i)]) is not None]
+
+    return cached
+
+
 async def run_preflight(checks: Sequence[PreflightSpec], inp: PreflightInput) -> str | None:
-    """Run the checks in order.
+    """Run the checks in order (each NetSuite record they need is read once).
 
     Returns:
         The first failure's reason, or None when every check passes.
     """
+    inp = replace(inp, read=_cached(inp.read))
     for check in checks:
         if check.check == "lines_total":
             reason = _lines_total(check, inp)
         elif check.check == "items_linked":
             reason = _items_linked(check, inp)
+        elif check.check == "credit_limit":
+            reason = await _credit_limit(check, inp)
         else:
             reason = await _subsidiary(check, inp)
         if reason is not None:

@@ -425,19 +425,29 @@ class PreflightSpec(_Spec):
     Written as the check's name (``lines_total``) or an object with its settings:
 
     - ``lines_total``: the lines' total as NetSuite computes it (``quantity × rate`` rounded to
-      cents per line, over the ``lines`` sublist of the payload) equals ``total`` on the source
-      record (a Salesforce path, default ``Amount``), within ``tolerance``.
+      cents per line, over the ``lines`` sublist of the payload; a discount-item line, one whose
+      rate is a percentage such as ``"-10%"``, takes that share of the line above it, and one
+      with an amount rate counts that amount once, whatever its quantity) equals ``total`` on
+      the source record (a Salesforce path, default ``Amount``), within ``tolerance``.
     - ``items_linked``: every id translated through ``links`` (default: the links of every
       several-link ``$ref``) found a partner; a line without one is not created.
     - ``subsidiary``: the customer (``entity``), the ``currency`` and every line's item agree with
       the order's subsidiary (the customer's, unless the payload sets one), as NetSuite requires.
+    - ``credit_limit``: the customer's ``balance`` (plus its ``unbilledOrders`` with ``unbilled:
+      true``, NetSuite's "include orders in credit limit calculation") plus this transaction's
+      total stays within its ``creditLimit``, as NetSuite's credit hold does: override ``ON``
+      always holds, ``OFF`` never, ``AUTO`` (the default) compares; no credit limit, no hold.
     """
 
-    check: Literal["lines_total", "items_linked", "subsidiary"]
+    check: Literal["lines_total", "items_linked", "subsidiary", "credit_limit"]
     lines: str = Field("item.items", description="the sublist of the NetSuite payload")
     total: str = Field("Amount", description="Salesforce path of the expected total (lines_total)")
     tolerance: float = Field(0.005, ge=0)
     links: list[str] | None = Field(None, description="links whose refs must resolve (items_linked)")
+    discount_items: list[str] = Field(
+        default_factory=list, description="NetSuite ids of discount items (lines_total, credit_limit): "
+                                          "their lines ignore quantity, as NetSuite does")
+    unbilled: bool = Field(False, description="credit_limit also counts the customer's unbilled orders")
 
     @model_validator(mode="before")
     @classmethod
