@@ -117,3 +117,20 @@ class SystemPort(Protocol):
         """Release connections."""
         ...
 
+
+
+@runtime_checkable
+class RowQueryPort(Protocol):
+    """Optional: a system that runs read-only row queries in its own language (NetSuite: SuiteQL).
+
+    The engine's ``options.enrich`` steps need it; a port without ``query_rows`` cannot run them,
+    and a link that asks for one on that side fails its validation with that reason.
+    """
+
+    async def query_rows(self, statement: str, params: Sequence[str]) -> list[dict[str, str]]:
+        """Every row of ``statement`` (all pages), its ``?`` placeholders bound to ``params``.
+
+        Returns:
+            Rows as column name (lower case) -> value as text; NULL columns may be left out.
+        """
+        ...

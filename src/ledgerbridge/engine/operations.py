@@ -334,7 +334,7 @@ class Operations:
             async for page in self.engine.ports[s].read_changes(spec.object_of(s), None,
                                                                 fields=rt.mapping.read_fields(s),
                                                                 where=spec.scope.of(s)):
-                for r in page.records:
+                for r in await self.engine.enrich(link, s, page.records):
                     if not r.is_deleted:
                         records[s][r.id] = r
         linked: dict[System, set[str]] = {s: set() for s in System}
@@ -354,9 +354,9 @@ class Operations:
         for s in System:
             want = [x.id_of(s) for x in pairs if x.id_of(s) not in records[s] and not x.is_closed]
             for chunk_start in range(0, len(want), 500):
-                for r in await self.engine.ports[s].read_by_ids(spec.object_of(s),
-                                                                want[chunk_start:chunk_start + 500],
-                                                                fields=rt.mapping.read_fields(s)):
+                for r in await self.engine.enrich(link, s, await self.engine.ports[s].read_by_ids(
+                        spec.object_of(s), want[chunk_start:chunk_start + 500],
+                        fields=rt.mapping.read_fields(s))):
                     records[s][r.id] = r
         for x in pairs:
             if x.is_closed:
@@ -426,7 +426,8 @@ class Operations:
         self._link(link)
         rt = self.engine.links[link]
         target = other(system)
-        found = await self.engine.ports[system].read_by_ids(rt.spec.object_of(system), [id])
+        found = await self.engine.enrich(link, system, await self.engine.ports[system].read_by_ids(
+            rt.spec.object_of(system), [id]))
         if not found:
             raise EngineError(f"{system.value} {rt.spec.object_of(system)} {id} does not exist")
         if target_id is None:
@@ -434,7 +435,8 @@ class Operations:
             target_id = x.id_of(target) if x else None
         partner = None
         if target_id is not None:
-            got = await self.engine.ports[target].read_by_ids(rt.spec.object_of(target), [target_id])
+            got = await self.engine.enrich(link, target, await self.engine.ports[target].read_by_ids(
+                rt.spec.object_of(target), [target_id]))
             partner = got[0] if got else None
         ctx = MapContext()
         rt.mapping.map_values(target, found[0], ctx)
@@ -458,7 +460,7 @@ class Operations:
                 key = (s, spec.object_of(s))
                 if key not in schemas:
                     schemas[key] = await self.engine.ports[s].describe(key[1])
-        return self.check_links_against(schemas)
+        return self.check_links_against(schemas) + await self.engine.check_enrichments()
 
     async def audit(self, *, link: str | None = None, record_id: str | None = None,
                     limit: int = 100) -> list[AuditEvent]:

@@ -27,8 +27,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from ledgerbridge.core.errors import ErrorKind, LedgerBridgeError, RemoteError
-from ledgerbridge.core.ports import Clock, SystemPort
+from ledgerbridge.core.errors import ConfigError, ErrorKind, LedgerBridgeError, RemoteError
+from ledgerbridge.core.ports import Clock, RowQueryPort, SystemPort
 from ledgerbridge.core.records import (
     Budget,
     Capabilities,
@@ -60,6 +60,7 @@ from ledgerbridge.core.store import (
 )
 from ledgerbridge.engine import events
 from ledgerbridge.engine.conflicts import MergeOutcome, merge_pair
+from ledgerbridge.engine.enrich import enrich_records, query_support, unsupported_reason
 from ledgerbridge.engine.identity import Matcher, MatchResult
 from ledgerbridge.engine.intake import Intake
 from ledgerbridge.engine.steps import (
@@ -72,7 +73,7 @@ from ledgerbridge.engine.steps import (
 )
 from ledgerbridge.flows.expressions import ExpressionError, same_value
 from ledgerbridge.flows.mapping import LinkMapping, MapContext, RefRequest, other
-from ledgerbridge.flows.spec import LinkSpec, link_order
+from ledgerbridge.flows.spec import LinkProblem, LinkSpec, link_order
 
 __all__ = [
     "Engine",
@@ -198,6 +199,18 @@ class _Port:
     @property
     def capabilities(self) -> Capabilities:
         return self.port.capabilities
+
+    @property
+    def supports_queries(self) -> bool:
+        """True when the wrapped port runs row queries (:class:`RowQueryPort`)."""
+        return isinstance(self.port, RowQueryPort)
+
+    async def query_rows(self, statement: str, params: Sequence[str]) -> list[dict[str, str]]:
+        """Forward a row query (reads are real in a dry run too)."""
+        if not isinstance(self.port, RowQueryPort):
+            raise ConfigError(f"{self.system.value} cannot run row queries")
+        self._count("query_rows")
+        return await self.port.query_rows(statement, params)
 
     def _count(self, op: str) -> None:
         self.counter[f"{self.system.value}.{op}"] += 1
@@ -509,6 +522,9 @@ class Engine:
             events.log(events.LINK_FINISHED, link=name, run_id=p.run_id, counts=dict(summary.counts))
 
     async def _link_pass(self, p: _Pass, rt: _LinkRuntime) -> None:
+        problems = self.enrich_problems([rt.name])
+        if problems:
+            raise ConfigError(problems[0].message)
         # Deletes and merges first, so a merge winner is relinked before its change is processed.
         for system in rt.sources():
             if rt.spec.options.read_deletes:
@@ -531,12 +547,13 @@ class Engine:
                        run_id=p.run_id)
             size = rt.spec.options.batch_size or max(1, min(
                 self.ports[s].capabilities.max_write_batch for s in System))
-            for chunk in _chunks(list(page.records), size):
+            records = await self._enrich(p, rt, system, list(page.records))  # one query per page
+            for chunk in _chunks(records, size):
                 # A record that still holds what the last sync left on its side (an echo of our own
                 # write, or an edit of unmapped fields) settles without reading its partner: nothing
                 # of it can flow, and a change on the partner comes through the partner's own feed.
                 await self._process(p, rt, system, list(chunk),
-                                    may_settle=frozenset(r.id for r in chunk))
+                                    may_settle=frozenset(r.id for r in chunk), enriched=True)
             if page.watermark is not None and (wm is None or page.watermark > wm):
                 await store.set_watermark(rt.name, system, CHANGES, page.watermark)
                 wm = page.watermark
@@ -558,8 +575,12 @@ class Engine:
                        overrides: Mapping[str, dict[System, dict[str, JsonValue]]] | None = None,
                        force: Mapping[str, dict[str, System]] | None = None,
                        heal: bool = False, force_create: bool = False,
-                       may_settle: frozenset[str] = frozenset()) -> list[RecordOutcome]:
-        """Run records of one side through map → match → merge → write → commit.
+                       may_settle: frozenset[str] = frozenset(),
+                       enriched: bool = False) -> list[RecordOutcome]:
+        """Run records of one side through (enrich →) map → match → merge → write → commit.
+
+        The link's enrich steps run here for the batch (one query per step and 1,000 ids), for
+        the records and for the partners read, unless the caller ran them (``enriched``).
 
         Records in ``may_settle`` (read from a feed, or pushed) whose current values are exactly what
         the last sync left on their side end as skipped without reading their partner: nothing of
@@ -575,6 +596,8 @@ class Engine:
         for r in live:
             p.in_progress.add((rt.name, system, r.id))
         try:
+            if not enriched:
+                live = await self._enrich(p, rt, system, live)
             xrefs = await store.get_xrefs(rt.name, system, [r.id for r in live])
             settled: set[str] = set()
             if may_settle and not (overrides or force or heal or force_create):
@@ -585,8 +608,8 @@ class Engine:
             partner_ids = sorted({x.id_of(target) for i, x in xrefs.items() if i not in settled})
             partners: dict[str, Record] = {}
             if partner_ids:
-                for rec in await p.ports[target].read_by_ids(rt.spec.object_of(target), partner_ids,
-                                                             fields=rt.mapping.read_fields(target)):
+                for rec in await self._enrich(p, rt, target, await p.ports[target].read_by_ids(
+                        rt.spec.object_of(target), partner_ids, fields=rt.mapping.read_fields(target))):
                     partners[rec.id] = rec
             unlinked = [r for r in live if r.id not in xrefs]
             if unlinked and not force_create:
@@ -641,6 +664,56 @@ class Engine:
                 for r in records:
                     await store.unlock_record(f"{rt.name}:{system.value}:{r.id}", self.owner)
 
+    async def _enrich(self, p: _Pass, rt: _LinkRuntime, system: System,
+                      records: list[Record]) -> list[Record]:
+        """``records`` of ``system`` with the link's enrich steps for that side applied."""
+        steps = rt.spec.options.enrichments(system)
+        if not steps or not records:
+            return records
+        return await enrich_records(rt.name, steps, system, p.ports[system], records)
+
+    async def enrich(self, link: str, system: System, records: Sequence[Record]) -> list[Record]:
+        """``records`` of ``system`` as the link's pipeline sees them (its enrich steps applied);
+        for operations that read records outside a pass (reconcile, preview).
+
+        Raises:
+            ConfigError: a step cannot run (no query support, a refused query).
+        """
+        rt = self.links[link]
+        return await enrich_records(link, rt.spec.options.enrichments(system), system, self.ports[system],
+                                    records)
+
+    def enrich_problems(self, names: Sequence[str] | None = None) -> list[LinkProblem]:
+        """Enrich steps on a side whose port cannot run row queries."""
+        problems: list[LinkProblem] = []
+        for name in names if names is not None else list(self.links):
+            for j, step in enumerate(self.specs[name].options.enrich):
+                if query_support(self.ports[step.system]) is None:
+                    problems.append(LinkProblem(("links", name, "options", "enrich", j),
+                                                unsupported_reason(name, step, step.system)))
+        return problems
+
+    async def check_enrichments(self) -> list[LinkProblem]:
+        """Online check of every enrich step: the side runs queries, and the query runs (once, with
+        an id no record has, so the system checks its tables and columns and returns no row)."""
+        problems = self.enrich_problems()
+        failed = {(p.path[1], p.path[4]) for p in problems}
+        for name, spec in self.specs.items():
+            for j, step in enumerate(spec.options.enrich):
+                if (name, j) in failed:
+                    continue
+                port = query_support(self.ports[step.system])
+                assert port is not None
+                try:
+                    await port.query_rows(step.statement(1), ["-1"])
+                except RemoteError as exc:
+                    if exc.kind is not ErrorKind.RECORD:
+                        raise
+                    problems.append(LinkProblem(("links", name, "options", "enrich", j),
+                                                f"{step.system.value} refused the query of enrich "
+                                                f"{step.name!r}: {exc}"))
+        return problems
+
     async def _settled(self, rt: _LinkRuntime, system: System, r: Record, x: Xref) -> bool:
         """True when ``r`` holds exactly the values the last sync of its pair left on its side,
         and that sync completed: both baselines cover every field (a failed write or a parked
@@ -687,8 +760,8 @@ class Engine:
                 w.done = RecordOutcome(rt.name, system, r.id, Outcome.SKIPPED, "pair closed", "noop")
                 return
             if w.xref is not None:
-                found = await p.ports[target].read_by_ids(spec.object_of(target), [w.xref.id_of(target)],
-                                                          fields=rt.mapping.read_fields(target))
+                found = await self._enrich(p, rt, target, await p.ports[target].read_by_ids(
+                    spec.object_of(target), [w.xref.id_of(target)], fields=rt.mapping.read_fields(target)))
                 partner = found[0] if found else None
         try:
             if w.xref is None or partner is None:
@@ -719,7 +792,7 @@ class Engine:
                     return
                 if result.kind == "linked":
                     assert result.partner is not None
-                    partner = result.partner
+                    [partner] = await self._enrich(p, rt, target, [result.partner])
                     p.matcher(rt).claim(target, partner.id)
                     w.link_rule = result.rule
                     w.action = "link"
@@ -957,8 +1030,8 @@ class Engine:
             # Read back what the system made of our creates (server-assigned values, normalisation)
             # when fields flow back to the source side; in a plan this is counted, not performed.
             if created_ids and mapping.fields_to(other(target)):
-                fresh = {rec.id: rec for rec in await port.read_by_ids(
-                    rt.spec.object_of(target), created_ids, fields=mapping.read_fields(target))}
+                fresh = {rec.id: rec for rec in await self._enrich(p, rt, target, await port.read_by_ids(
+                    rt.spec.object_of(target), created_ids, fields=mapping.read_fields(target)))}
                 for w in todo:
                     if w.created:
                         created = w.ns if target is System.NETSUITE else w.sf

@@ -417,6 +417,8 @@ class LinkMapping:
             names.add(ext)
         if spec.delete.policy == "deactivate":
             names.add(spec.delete.inactive_on(system).field)
+        # values the engine's enrich steps set are not fields of the record: never request them
+        names -= {e.name for e in spec.options.enrichments(system)}
         return sorted(names)
 
     def preview(self, source_system: System, source: Record, target: Record | None,
@@ -488,9 +490,20 @@ def check_links_against(links: Mapping[str, LinkSpec],
                                             f"{system.value} has no object {obj!r} (or it cannot be read)"))
                 continue
 
+            enriched = {e.name for e in link.options.enrichments(system)}
+            for j, e in enumerate(link.options.enrich):
+                if e.system is system and _schema_field_exists(schema, e.name, system):
+                    problems.append(LinkProblem(
+                        (*base, "options", "enrich", j, "name"),
+                        f"enrich name {e.name!r} is a field of {system.value} {obj}, which the value would "
+                        "hide; choose another name"))
+
             def need(path: tuple[str | int, ...], field_name: str, *, writes: bool, what: str,
-                     schema: ObjectSchema = schema, system: System = system, obj: str = obj) -> None:
+                     schema: ObjectSchema = schema, system: System = system, obj: str = obj,
+                     enriched: set[str] = enriched) -> None:
                 head = field_name.split(".")[0].split("[")[0]
+                if head in enriched and not writes:
+                    return  # set by an enrich step, not read from the system
                 if not _schema_field_exists(schema, head, system):
                     problems.append(LinkProblem(path, f"{what}: {system.value} {obj} has no field {head!r}"))
                     return

@@ -46,6 +46,7 @@ __all__ = [
     "DeletePolicySpec",
     "DeleteTargetSpec",
     "Direction",
+    "EnrichSpec",
     "FieldMapSpec",
     "FuzzyMatchSpec",
     "IdsSpec",
@@ -455,8 +456,65 @@ class PreflightSpec(_Spec):
         return {"check": data} if isinstance(data, str) else data
 
 
+_IDS_PLACEHOLDER = "{ids}"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class EnrichSpec(_Spec):
+    """A named step that adds a value read with a query to each source record before mapping.
+
+    ``query`` is one statement in the side's own query language (SuiteQL for ``netsuite``) whose
+    ``{ids}`` stands for the batch's record ids, bound as ``?`` parameters (never pasted into the
+    text), at most 1,000 per call. Each record gets field ``name``: the first row whose ``key``
+    column holds its id (an object of the row's other columns, as the system returns them), or
+    null when no row has it. Mappings then read ``name.column``, e.g. ``last_payment.amount``.
+    """
+
+    name: str = Field(description="the field the value is set on, e.g. last_payment")
+    salesforce: str | None = Field(None, description="a query for the Salesforce side's records")
+    netsuite: str | None = Field(None, description="a SuiteQL query with IN ({ids}) for the NetSuite side")
+    key: str = Field(description="the column holding the record id (compared case-insensitively)")
+
+    @field_validator("name", "key")
+    @classmethod
+    def _identifier(cls, value: str, info: Any) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"{info.field_name} {value!r} must be a plain name (letters, digits, _)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_query(self) -> EnrichSpec:
+        given = [s for s in System if self.query_of(s) is not None]
+        if len(given) != 1:
+            raise ValueError(f"enrich {self.name!r}: give exactly one query, as netsuite: (SuiteQL) "
+                             "or salesforce:")
+        text = self.query_of(given[0]) or ""
+        if text.count(_IDS_PLACEHOLDER) != 1:
+            raise ValueError(f"enrich {self.name!r}: the query must contain {_IDS_PLACEHOLDER} exactly "
+                             f"once, where the record ids go, e.g. WHERE t.entity IN ({_IDS_PLACEHOLDER})")
+        if "?" in text:
+            raise ValueError(f"enrich {self.name!r}: the query must not contain '?'; {_IDS_PLACEHOLDER} "
+                             "is its only parameter (write constants inline)")
+        return self
+
+    def query_of(self, system: System) -> str | None:
+        """The query for ``system`` (None when it enriches the other side)."""
+        return self.salesforce if system is System.SALESFORCE else self.netsuite
+
+    @property
+    def system(self) -> System:
+        """The side whose records are enriched (and where the query runs)."""
+        return System.SALESFORCE if self.salesforce is not None else System.NETSUITE
+
+    def statement(self, n_ids: int) -> str:
+        """The query with ``{ids}`` replaced by ``n_ids`` placeholders."""
+        text = self.query_of(self.system) or ""
+        return text.replace(_IDS_PLACEHOLDER, ", ".join("?" * max(1, n_ids)))
+
+
 class LinkOptionsSpec(_Spec):
-    """Tuning knobs, and the steps that guard writes (``preflight``, ``freeze_when``)."""
+    """Tuning knobs, the steps that guard writes (``preflight``, ``freeze_when``) and the ones that
+    add queried values to source records (``enrich``)."""
 
     batch_size: int | None = Field(None, ge=1, description="records per write call (capped by the system)")
     page_size: int | None = Field(None, ge=1)
@@ -477,6 +535,25 @@ class LinkOptionsSpec(_Spec):
         None, description="per side, an expression on that side's record (e.g. netsuite: "
                           "\"orderStatus.id != 'A'\"); while it holds, changes are not written to that "
                           "side but raise a review")
+    enrich: list[EnrichSpec] = Field(
+        default_factory=list,
+        description="queries run once per batch of source records; each record gets the first row for "
+                    "its id as field <name> (or null), e.g. {name: last_payment, netsuite: \"SELECT ... "
+                    "WHERE t.entity IN ({ids}) ORDER BY ...\", key: customer}")
+
+    @field_validator("enrich")
+    @classmethod
+    def _enrich_names(cls, value: list[EnrichSpec]) -> list[EnrichSpec]:
+        seen: set[tuple[System, str]] = set()
+        for i, e in enumerate(value):
+            if (e.system, e.name.lower()) in seen:
+                raise ValueError(f"enrich[{i}]: the name {e.name!r} is used twice for {e.system.value}")
+            seen.add((e.system, e.name.lower()))
+        return value
+
+    def enrichments(self, system: System) -> list[EnrichSpec]:
+        """The enrich steps for ``system``'s records."""
+        return [e for e in self.enrich if e.system is system]
 
     @field_validator("children")
     @classmethod
@@ -595,6 +672,7 @@ def link_problems(links: Mapping[str, LinkSpec]) -> list[LinkProblem]:
                         ("links", name, "fields", i, "conflict"),
                         f"owner {owner.value} contradicts direction {f.direction.value}: "
                         "a one-way field is owned by its source"))
+        problems += _enrich_problems(name, link)
         if link.direction is not Direction.BOTH:
             target = System.NETSUITE if link.direction is Direction.TO_NETSUITE else System.SALESFORCE
             if not link.fields_to(target):
@@ -604,6 +682,40 @@ def link_problems(links: Mapping[str, LinkSpec]) -> list[LinkProblem]:
         link_order(links)
     except ValueError as exc:
         problems.append(LinkProblem(("links",), str(exc)))
+    return problems
+
+
+def _enrich_problems(name: str, link: LinkSpec) -> list[LinkProblem]:
+    """An enrich name that would hide a field the link reads or writes on that side."""
+    problems: list[LinkProblem] = []
+    for j, e in enumerate(link.options.enrich):
+        path = ("links", name, "options", "enrich", j, "name")
+        s, lowered = e.system, e.name.lower()
+
+        def head(text: str | None) -> str:
+            return (text or "").split(".")[0].split("[")[0].lower()
+
+        used = {"id": "the record id"}
+        ext = link.external_id_field(s)
+        if ext:
+            used[head(ext)] = "the external id field"
+        for k in link.match.keys:
+            used.setdefault(head(k.salesforce if s is System.SALESFORCE else k.netsuite),
+                            f"match key {k.key!r}")
+        fuzzy = link.match.fuzzy
+        for pair in (fuzzy.name, fuzzy.address) if fuzzy is not None else ():
+            if pair is not None and pair.of(s):
+                used.setdefault(head(pair.of(s)), "the fuzzy match")
+        if link.delete.policy == "deactivate":
+            used.setdefault(head(link.delete.inactive_on(s).field), "the inactive flag of the delete policy")
+        for i, f in enumerate(link.fields):
+            raw = f.path_of(s)
+            for p in raw if isinstance(raw, list) else [raw] if raw else []:
+                if head(p) == lowered and f.direction_flows_to(s, link.direction):
+                    used.setdefault(lowered, f"fields[{i}] ({f.key!r}), which writes {s.value} {p!r}")
+        if lowered in used:
+            problems.append(LinkProblem(path, f"enrich name {e.name!r} clashes with {used[lowered]}; an "
+                                              "enriched value is read-only: choose another name"))
     return problems
 
 

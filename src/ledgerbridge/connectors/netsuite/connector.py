@@ -16,6 +16,7 @@ How each port method maps to SuiteTalk REST (reference/netsuite-api.md):
   record is a value, never an exception for the batch.
 - ``delete``: REST DELETE per id.
 - ``describe``: ``metadata-catalog/{type}`` as JSON Schema, cached.
+- ``query_rows`` (the optional row-query port): SuiteQL with bound parameters, every page.
 - ``budget``: the governor's limit, in-flight and throttle counters.
 
 At the first call the connector reads ``governanceLimits`` when allowed (§3.12) and lowers the
@@ -365,6 +366,11 @@ class NetSuiteConnector:
         async for page in self._all_rows(wire.Query(query, tuple(params)), priority):
             rows.extend(page)
         return rows
+
+    async def query_rows(self, statement: str, params: Sequence[str]) -> list[dict[str, str]]:
+        """:class:`~ledgerbridge.core.ports.RowQueryPort`: every row of a SuiteQL statement, its ``?``
+        placeholders bound to ``params`` (the engine's ``options.enrich`` steps)."""
+        return await self.suiteql(statement, params, priority=Priority.STATUS)
 
     async def _all_rows(self, query: wire.Query, priority: Priority) -> AsyncIterator[list[dict[str, str]]]:
         offset = 0
