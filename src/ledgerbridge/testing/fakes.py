@@ -155,11 +155,12 @@ class FakeSystem:
     async def find(self, object: str, field: str, values: Sequence[str], *,
                    fields: Sequence[str] | None = None,
                    priority: Priority = Priority.INTERACTIVE) -> list[Record]:
-        """Records whose ``field`` equals one of ``values``."""
+        """Records whose ``field`` equals one of ``values`` (a boolean field matches ``"true"`` and
+        ``"false"``, as the Salesforce connector's ``find`` renders them)."""
         self.calls["find"] += 1
         wanted = {str(v) for v in values}
         return [self._project(r, fields) for r in self.records.get(object, {}).values()
-                if r.fields.get(field) is not None and str(r.fields.get(field)) in wanted]
+                if r.fields.get(field) is not None and _text(r.fields.get(field)) in wanted]
 
     async def upsert(self, object: str, writes: Sequence[Write], *, key_field: str | None = None,
                      priority: Priority = Priority.ORDER) -> list[WriteResult]:
@@ -297,3 +298,10 @@ class FakeSystem:
         if fields is None:
             return replace(r, fields=copy.deepcopy(dict(r.fields)))
         return replace(r, fields={k: copy.deepcopy(r.fields[k]) for k in fields if k in r.fields})
+
+
+def _text(value: JsonValue) -> str:
+    """A field value as ``find`` compares it: booleans as ``true``/``false``, others as ``str``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -295,7 +295,7 @@ class SalesforceConnector:
             return deleted
         return [d for d in deleted if d.deleted_at is None or d.deleted_at >= since.at]
 
-    async def _read_in(self, object: str, field: str, values: Sequence[str], fields: Sequence[str] | None,
+    async def _read_in(self, object: str, field: str, values: Sequence[object], fields: Sequence[str] | None,
                        operation: str, priority: Priority) -> list[Record]:
         cols = select_fields(await self._columns(object, fields))
         unique = list(dict.fromkeys(values))
@@ -318,10 +318,26 @@ class SalesforceConnector:
     async def find(self, object: str, field: str, values: Sequence[str], *,
                    fields: Sequence[str] | None = None,
                    priority: Priority = Priority.INTERACTIVE) -> list[Record]:
-        """Records whose ``field`` equals one of ``values`` (SOQL ``IN``, literals escaped)."""
+        """Records whose ``field`` equals one of ``values`` (SOQL ``IN``, literals escaped).
+
+        Values are quoted as strings, except for a boolean field (by the cached describe), where
+        ``"true"``/``"false"`` become SOQL's ``true``/``false`` (a quoted value would not compare).
+        """
         if not values:
             return []
-        return await self._read_in(object, field, values, fields, "find", priority)
+        return await self._read_in(object, field, await self._typed_values(object, field, values), fields,
+                                   "find", priority)
+
+    async def _typed_values(self, object: str, field: str, values: Sequence[str]) -> list[object]:
+        """``values`` as SOQL literals take them: booleans for a boolean field. Only values that all
+        read as true/false cost a describe (cached), so other look-ups make no extra call."""
+        texts = [str(v).strip().lower() for v in values]
+        if not all(t in {"true", "false"} for t in texts):
+            return list(values)
+        described = (await self.describe(object)).field(field)
+        if described is None or described.type != "boolean":
+            return list(values)
+        return [t == "true" for t in texts]
 
     # ---------------------------------------------------------------------------------------
     # Writes
