@@ -5,9 +5,9 @@ is package data, ``templates/<name>.yaml``: a first comment line ``# <name>: <on
 further comment lines, then a ``links:`` mapping. A comment line ``# requires: a, b`` names templates
 whose links this one refers to (``ref: accounts``); :func:`render` appends their links, so the
 rendered file is complete (a link already defined keeps this template's definition).
-:func:`render` puts a ``connections`` block in front of it: the local sandboxes (ports 8701/8702,
-their documented default credentials) for ``sandbox=True``, else ``${ENV_VAR}`` placeholders with
-comments, so no secret is ever written.
+:func:`render` puts a ``connections`` block in front of it: the local sandboxes (by default on ports
+8701/8702, with their documented default credentials) for ``sandbox=True``, else ``${ENV_VAR}``
+placeholders with comments, so no secret is ever written.
 
 The sandbox defaults are repeated here on purpose: ``ledgerbridge`` never imports the sandbox package.
 """
@@ -22,7 +22,10 @@ from ledgerbridge.core.errors import ConfigError
 from ledgerbridge.flows.load import load_config_text
 
 __all__ = [
+    "SANDBOX_HOST",
+    "SANDBOX_NETSUITE_PORT",
     "SANDBOX_NETSUITE_URL",
+    "SANDBOX_SALESFORCE_PORT",
     "SANDBOX_SALESFORCE_URL",
     "Template",
     "check_rendering",
@@ -30,10 +33,21 @@ __all__ = [
     "get_template",
     "list_templates",
     "render",
+    "sandbox_url",
 ]
 
-SANDBOX_SALESFORCE_URL = "http://127.0.0.1:8701"
-SANDBOX_NETSUITE_URL = "http://127.0.0.1:8702"
+SANDBOX_HOST = "127.0.0.1"
+SANDBOX_SALESFORCE_PORT = 8701
+SANDBOX_NETSUITE_PORT = 8702
+
+
+def sandbox_url(port: int, host: str = SANDBOX_HOST) -> str:
+    """The base URL of a local sandbox listening on ``port`` (plain HTTP, as ``sandbox up`` serves)."""
+    return f"http://{host}:{port}"
+
+
+SANDBOX_SALESFORCE_URL = sandbox_url(SANDBOX_SALESFORCE_PORT)
+SANDBOX_NETSUITE_URL = sandbox_url(SANDBOX_NETSUITE_PORT)
 # The sandboxes' documented default credentials (not secrets: they only open the local emulators).
 _SF_SANDBOX = {
     "client_id": "3MVG9LedgerBridgeSandboxConsumerKey.0000000000000000000000000000",
@@ -99,13 +113,41 @@ def _links_of(t: Template, seen: set[str]) -> str:
     return "".join(kept)
 
 
+_SECTION_KEY = re.compile(r"^([A-Za-z0-9_]+):", re.MULTILINE)
+
+
+def _sections_of(t: Template) -> dict[str, str]:
+    """The top-level sections other than ``links:`` that ``t`` sets before its links (``onboarding:``,
+    ``price_books:``...), each with the comment lines right above it, by key."""
+    head = t.body.partition("\nlinks:\n")[0]
+    lines = head.splitlines(keepends=True)
+    out: dict[str, str] = {}
+    for i, line in enumerate(lines):
+        m = _SECTION_KEY.match(line)
+        if m is None:
+            continue
+        start = i
+        while start > 0 and lines[start - 1].startswith("#"):
+            start -= 1
+        if start == 0:  # the template's own header comment is not the section's
+            start = i
+        end = i + 1
+        while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
+            end += 1
+        out[m.group(1)] = "".join(lines[start:end]).rstrip("\n") + "\n"
+    return out
+
+
 def _with_required(t: Template, also: tuple[str, ...] = ()) -> str:
     """``t``'s body followed by the links of the templates it requires (transitively) and of the
-    templates in ``also``; a link name already present keeps its first definition."""
+    templates in ``also``, then their other top-level sections (``price_books:``...) that ``t`` does
+    not set; a link name or section already present keeps its first definition."""
     if not t.requires and not also:
         return t.body
     seen = set(_LINK_KEY.findall(t.body.partition("\nlinks:\n")[2]))
+    sections = set(_sections_of(t))
     body = t.body if t.body.endswith("\n") else t.body + "\n"
+    extra = ""
     done = {t.name}
     todo = [*t.requires, *also]
     while todo:
@@ -116,7 +158,11 @@ def _with_required(t: Template, also: tuple[str, ...] = ()) -> str:
         req = get_template(name)
         todo.extend(req.requires)
         body += f"\n  # from template {name!r}\n" + _links_of(req, seen)
-    return body
+        for key, text in _sections_of(req).items():
+            if key not in sections:
+                sections.add(key)
+                extra += f"\n# from template {name!r}\n{text}"
+    return body + extra
 
 
 def list_templates() -> list[Template]:

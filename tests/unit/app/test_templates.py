@@ -76,3 +76,46 @@ def test_init_without_a_template_or_with_an_unknown_one_is_a_usage_error(tmp_pat
     unknown = runner.invoke(app, ["init", "-t", "nope", "-o", str(tmp_path / "a.yaml")])
     assert unknown.exit_code == 2 and "accounts-customers" in unknown.output
     assert not (tmp_path / "a.yaml").exists()
+
+
+def test_init_sandbox_ports_default_to_8701_8702_and_can_be_moved(tmp_path: Path):
+    runner = CliRunner()
+    default = tmp_path / "default.yaml"
+    first = runner.invoke(app, ["init", "-t", "accounts-customers", "--sandbox", "-o", str(default)])
+    assert first.exit_code == 0, first.output
+    moved = tmp_path / "moved.yaml"
+    result = runner.invoke(app, ["init", "-t", "quote-to-cash", "--sandbox", "--sf-port", "18701",
+                                 "--ns-port", "18702", "-o", str(moved)])
+    assert result.exit_code == 0, result.output
+    assert "18701/18702" in result.output
+    for out, (sf, ns) in ((default, (8701, 8702)), (moved, (18701, 18702))):
+        connections = validate_config_file(out, env={}).config.connections
+        assert connections.salesforce.login_url == f"http://127.0.0.1:{sf}"
+        assert connections.netsuite.base_url == f"http://127.0.0.1:{ns}"
+    only_one = tmp_path / "one.yaml"
+    assert runner.invoke(app, ["init", "-t", "catalog-pricing", "--sandbox", "--ns-port", "9999",
+                               "-o", str(only_one)]).exit_code == 0
+    text = only_one.read_text(encoding="utf-8")
+    assert '"http://127.0.0.1:8701"' in text and '"http://127.0.0.1:9999"' in text
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--sf-port", "9000"], "--sf-port is for the local sandboxes only; add --sandbox"),
+    (["--sf-port", "9000", "--ns-port", "9001"], "--sf-port and --ns-port are for the local sandboxes only"),
+    (["--sandbox", "--sf-port", "0"], "--sf-port 0 is not a TCP port"),
+    (["--sandbox", "--ns-port", "65536"], "--ns-port 65536 is not a TCP port"),
+    (["--sandbox", "--ns-port", "port"], "--ns-port"),
+])
+def test_init_refuses_ports_without_sandbox_or_out_of_range_and_writes_nothing(tmp_path: Path, args, message):
+    out = tmp_path / "lb.yaml"
+    result = CliRunner().invoke(app, ["init", "-t", "accounts-customers", *args, "-o", str(out)])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert not out.exists()
+
+
+def test_init_help_documents_the_sandbox_ports():
+    result = CliRunner().invoke(app, ["init", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "--sf-port" in result.output and "--ns-port" in result.output
+    assert "(default 8701)" in result.output and "(default 8702)" in result.output
