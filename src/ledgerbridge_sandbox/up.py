@@ -2,8 +2,8 @@
 
 Salesforce on 8701 and NetSuite on 8702 with their default credentials (listed in the README).
 With ``--json`` the first stdout line is ``{"salesforce": {...}, "netsuite": {...}}`` holding each
-sandbox's own JSON line. ``--sf-port``/``--ns-port`` (0 = free ports), ``--seed``, ``--tls``,
-``--data-dir`` and ``--latency realistic|zero`` are passed on to both.
+sandbox's own JSON line. ``--sf-port``/``--ns-port`` (0 = free ports), ``--seed``, ``--tls`` and
+``--data-dir`` are passed on to both. Both start with no added latency (their admin APIs set one).
 """
 
 from __future__ import annotations

@@ -122,6 +122,10 @@ async def _main(cfg: LedgerBridgeConfig, config_file: Path, port: int | None, de
             tasks.append(asyncio.create_task(server.serve()))
             err.print(f"dashboard: http://{host}:{port}/")
         if not demo:
+            if port is None:
+                err.print("dashboard: none (add --dashboard to serve it)", soft_wrap=True)
+            err.print(f"running the links of {config_file}; Ctrl-C or SIGTERM stops after the pass "
+                      "in progress", soft_wrap=True)
             return
         if notify_port is not None:
             receiver = uvicorn.Server(uvicorn.Config(
