@@ -102,7 +102,10 @@ def _num(value: JsonValue, default: float) -> float:
         return default
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"{value!r} is not a number")
-    return float(value)
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number") from None
 
 
 def _percent(value: JsonValue) -> float | None:
