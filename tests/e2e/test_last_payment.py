@@ -9,7 +9,7 @@ unchanged pass writes nothing (write calls counted from both sandboxes' request 
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ pytest.importorskip("ledgerbridge_sandbox.netsuite.seed", reason="the NetSuite s
 from ledgerbridge.app import services
 from ledgerbridge.app.config import load_config_text
 from ledgerbridge.app.templates import render
+from ledgerbridge.app.wiring import open_runtime
+from ledgerbridge.core.records import System, Watermark
 from ledgerbridge.flows.config import LedgerBridgeConfig
 
 from .conftest import Systems
@@ -37,6 +39,15 @@ def sync(config: LedgerBridgeConfig, *, full: bool = False) -> services.SyncSumm
     summary = asyncio.run(services.sync(config, ["invoice_status"], full=full))
     assert summary.ok, summary
     return summary
+
+
+def customer_feed_sees_nothing(config: LedgerBridgeConfig) -> None:
+    async def move() -> None:
+        async with open_runtime(config) as rt:
+            await rt.ops.reset_watermark("invoice_status", System.NETSUITE,
+                                         Watermark(datetime.now(UTC) + timedelta(days=1)))
+
+    asyncio.run(move())
 
 
 def last_payment(systems: Systems, account: str) -> dict[str, Any]:
@@ -93,27 +104,33 @@ def test_the_account_shows_the_newest_payment_and_a_pass_over_unchanged_data_wri
         assert not again.actions, again
         assert systems.writes() == {"salesforce": 0, "netsuite": 0}
 
-    # a second, newer payment (the customer record itself is untouched: the scheduled full pass sees it)
+    # a second, newer payment: the customer record itself is untouched (its feed is moved past now so
+    # it reports nothing, as on NetSuite, where a payment leaves lastModifiedDate alone); the watched
+    # payment makes the next incremental pass look at its customer
+    customer_feed_sees_nothing(config)
     pay(payer, second, 250.5, today)
     systems.clear_logs()
-    summary = sync(config, full=True)
+    summary = sync(config)
     assert summary.actions == {"update:salesforce": 1}
     assert last_payment(systems, payer_acct) == {"Last_Payment_Date__c": today.isoformat(),
                                                  "Last_Payment_Amount__c": 250.5}
     assert systems.sf_get("Account", payer_acct)["Open_Balance__c"] == 49.5
     assert systems.writes() == {"salesforce": 1, "netsuite": 0}
 
-    # a payment entered later but dated earlier is not the last payment
+    # a payment entered later but dated earlier is not the last payment (the balance still moves)
+    customer_feed_sees_nothing(config)
     pay(payer, second, 20, today - timedelta(days=40))
     systems.clear_logs()
-    summary = sync(config, full=True)
+    summary = sync(config)
+    assert summary.actions == {"update:salesforce": 1}
     assert last_payment(systems, payer_acct) == {"Last_Payment_Date__c": today.isoformat(),
                                                  "Last_Payment_Amount__c": 250.5}
     assert systems.sf_get("Account", payer_acct)["Open_Balance__c"] == 29.5
     assert last_payment(systems, never_acct) == {"Last_Payment_Date__c": None, "Last_Payment_Amount__c": None}
-    systems.clear_logs()
-    assert not sync(config, full=True).actions
-    assert systems.writes() == {"salesforce": 0, "netsuite": 0}
+    for full in (False, True):
+        systems.clear_logs()
+        assert not sync(config, full=full).actions
+        assert systems.writes() == {"salesforce": 0, "netsuite": 0}
 
 
 def test_online_validation_runs_the_enrich_query_against_netsuite(systems: Systems, tmp_path: Path):

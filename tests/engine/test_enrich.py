@@ -68,10 +68,13 @@ class QueryingNetSuite(FakeSystem):
         # as SuiteQL returns them: strings, column names in lower case
         return [{"customer": p["customer"], "paid_on": p["date"], "amount": str(p["amount"])} for p in rows]
 
-    def pay(self, customer: str, date: str, amount: float, *, voided: bool = False) -> None:
+    def pay(self, customer: str, date: str, amount: float, *, voided: bool = False) -> str:
         """A payment is recorded (the customer record itself does not change)."""
-        self.payments.append({"id": str(len(self.payments) + 1), "customer": customer, "date": date,
-                              "amount": amount, "voided": voided})
+        pid = self.create("customerPayment", {"customer": {"id": customer, "refName": "x"},
+                                              "tranDate": date, "payment": amount})
+        self.payments.append({"id": pid, "customer": customer, "date": date, "amount": amount,
+                              "voided": voided})
+        return pid
 
 
 def make_world(link: dict[str, Any] | None = None, *, ns: FakeSystem | None = None,
@@ -325,3 +328,61 @@ def test_an_enrich_name_may_not_hide_a_field_the_link_reads_or_writes():
         load_config_text(CLASH, source="f.yaml", env={})
     assert "links.status.options.enrich: enrich[3]: the name 'OK' is used twice for netsuite" in \
         "\n".join(twice.value.problems)
+
+
+WATCHING = {**LINK, "options": {**LINK["options"],
+                                 "watch": [{"netsuite": "customerPayment", "via": "customer"}]}}
+
+
+async def test_a_watched_payment_makes_an_incremental_pass_look_at_its_customer():
+    w, ns = make_world(WATCHING)
+    paid = ns.create("customer", {"companyName": "Payer"})
+    ns.pay(paid, "2026-01-10", 100)
+    other = ns.create("customer", {"companyName": "Other"})
+    first = await w.engine.sync()
+    assert first.ok
+    # the first pass reads no payment history: the watch starts here (the customers were read in full)
+    assert first.links["status"].api_calls["netsuite.read_changes"] == 1
+    assert account_of(w, paid)["Last_Payment_Amount__c"] == 100
+    w.clock.advance(600)
+    ns.pay(paid, "2026-03-03", 300)  # only the payment changes, not the customer
+    summary = await w.engine.sync()
+    assert summary.ok
+    assert summary.actions == {"update:salesforce": 1}
+    assert account_of(w, paid) == {"Name": "Payer", "Last_Payment_Date__c": "2026-03-03",
+                                   "Last_Payment_Amount__c": 300}
+    # level-triggered: an older-dated payment names the customer, whose values did not change
+    w.clock.advance(600)
+    ns.pay(other, "2020-01-01", 5, voided=True)
+    ns.pay(paid, "2026-01-01", 1)
+    writes = w.n_writes
+    summary = await w.engine.sync()
+    assert summary.ok and w.n_writes == writes and not summary.actions
+    outcomes = {o.id: o.reason for o in summary.links["status"].outcomes}
+    assert outcomes == {paid: "no change since the last sync", other: "no change since the last sync"}
+    # overlap re-reads of the same payments write nothing either
+    w.clock.advance(60)
+    assert (await w.engine.sync()).ok and w.n_writes == writes
+
+
+def test_a_watch_names_one_record_type_and_a_field_path():
+    with pytest.raises(ValueError, match="exactly one record type"):
+        LinkSpec.model_validate({**LINK, "options": {"watch": [{"via": "customer"}]}})
+    with pytest.raises(ValueError, match="is not a field path"):
+        LinkSpec.model_validate({**LINK, "options": {"watch": [{"netsuite": "customerPayment",
+                                                                "via": "a b"}]}})
+
+
+async def test_a_pushed_payment_makes_the_engine_look_at_its_customer():
+    w, ns = make_world(WATCHING)
+    paid = ns.create("customer", {"companyName": "Payer"})
+    assert (await w.engine.sync()).ok
+    payment = ns.pay(paid, "2026-04-04", 44)
+    w.engine.intake.submit(Change(System.NETSUITE, "customerPayment", payment, source="push"))
+    summary = await w.engine.process_intake()
+    assert summary.ok, summary
+    assert summary.actions == {"update:salesforce": 1}
+    assert account_of(w, paid)["Last_Payment_Date__c"] == "2026-04-04"
+    writes = w.n_writes
+    w.engine.intake.submit(Change(System.NETSUITE, "customerPayment", payment, source="replay"))
+    assert (await w.engine.process_intake()).ok and w.n_writes == writes

@@ -71,9 +71,9 @@ from ledgerbridge.engine.steps import (
     is_guard_review,
     run_preflight,
 )
-from ledgerbridge.flows.expressions import ExpressionError, same_value
+from ledgerbridge.flows.expressions import ExpressionError, Path, same_value
 from ledgerbridge.flows.mapping import LinkMapping, MapContext, RefRequest, other
-from ledgerbridge.flows.spec import LinkProblem, LinkSpec, link_order
+from ledgerbridge.flows.spec import LinkProblem, LinkSpec, WatchSpec, link_order
 
 __all__ = [
     "Engine",
@@ -86,6 +86,7 @@ __all__ = [
 
 CHANGES = "changes"
 DELETES = "deletes"
+WATCH_PREFIX = "watch:"  # + the watched object: one watermark per watch
 _PLANNED = "planned:"
 
 
@@ -397,6 +398,21 @@ async def _together(work: Sequence[Awaitable[None]]) -> None:
         raise
 
 
+def _related_ids(watch: WatchSpec, records: Sequence[Record]) -> list[str]:
+    """The ids a watch's ``via`` field names on changed records (a reference's id, or the id)."""
+    via = Path(watch.via)
+    related: dict[str, None] = {}
+    for r in records:
+        if r.is_deleted:
+            continue
+        value = via.get(LinkMapping.input_of(r, watch.system))
+        if isinstance(value, dict):
+            value = value.get("id")
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            related[str(value)] = None
+    return list(related)
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), max(1, size)):
         yield items[i:i + size]
@@ -525,11 +541,14 @@ class Engine:
         problems = self.enrich_problems([rt.name])
         if problems:
             raise ConfigError(problems[0].message)
+        started = self.clock.now()
         # Deletes and merges first, so a merge winner is relinked before its change is processed.
         for system in rt.sources():
             if rt.spec.options.read_deletes:
                 await self._read_deletes(p, rt, system)
             await self._read_feed(p, rt, system)
+            for watch in rt.spec.options.watches(system):
+                await self._read_watch(p, rt, watch, started)
 
     def _since(self, rt: _LinkRuntime, wm: Watermark | None) -> Watermark | None:
         if wm is None:
@@ -559,6 +578,39 @@ class Engine:
                 wm = page.watermark
                 events.log(events.WATERMARK_MOVED, link=rt.name, system=system.value,
                            watermark=page.watermark.to_token(), run_id=p.run_id)
+
+    async def _read_watch(self, p: _Pass, rt: _LinkRuntime, watch: WatchSpec, started: datetime) -> None:
+        """Records of a watched type changed since the watch's watermark name related records of the
+        link (``via``); those are read and run through the pipeline (level-triggered: a related record
+        whose values, enrich values included, equal its baseline settles without a write).
+
+        The first time, the watch starts at the beginning of this pass without reading history: the
+        link's own feed (or its next full pass) covers what happened before.
+        """
+        system, store = watch.system, self.store
+        feed = f"{WATCH_PREFIX}{watch.object}"
+        wm = await store.get_watermark(rt.name, system, feed)
+        if wm is None:
+            await store.set_watermark(rt.name, system, feed, Watermark(started))
+            return
+        port = p.ports[system]
+        via = Path(watch.via)
+        obj = rt.spec.object_of(system)
+        size = rt.spec.options.batch_size or max(1, min(
+            self.ports[s].capabilities.max_write_batch for s in System))
+        async for page in port.read_changes(watch.object, self._since(rt, wm), fields=[via.head]):
+            related = _related_ids(watch, page.records)
+            events.log(events.PAGE_READ, link=rt.name, system=system.value, n=len(page.records),
+                       watch=watch.object, related=len(related), run_id=p.run_id)
+            if related:
+                found = await port.read_by_ids(obj, list(related), fields=rt.mapping.read_fields(system))
+                found = await self._enrich(p, rt, system, found)  # one query for the page
+                for chunk in _chunks(found, size):
+                    await self._process(p, rt, system, list(chunk), may_settle=frozenset(r.id for r in chunk),
+                                        enriched=True)
+            if page.watermark is not None and page.watermark > wm:
+                await store.set_watermark(rt.name, system, feed, page.watermark)
+                wm = page.watermark
 
     async def _read_deletes(self, p: _Pass, rt: _LinkRuntime, system: System) -> None:
         wm = await self.store.get_watermark(rt.name, system, DELETES)
@@ -1442,6 +1494,24 @@ class Engine:
             for (system, obj), ids in by_key.items():
                 if rt.spec.object_of(system) == obj and system in rt.sources():
                     work.setdefault(name, {})[system] = list(ids)
+            for watch in rt.spec.options.watch:
+                ids = by_key.get((watch.system, watch.object), {})
+                if not ids or watch.system not in rt.sources():
+                    continue
+                q = p.fork()
+                try:
+                    found = await q.ports[watch.system].read_by_ids(watch.object, list(ids),
+                                                                    fields=[Path(watch.via).head])
+                except LedgerBridgeError as exc:
+                    p.link_summary(name).error = f"{type(exc).__name__}: {exc}"
+                    for c in changes:  # keep them for the next attempt
+                        if (c.system, c.object) == (watch.system, watch.object):
+                            self.intake.submit(c)
+                    continue
+                finally:
+                    p.link_summary(name).api_calls.update(q.calls)
+                side = work.setdefault(name, {}).setdefault(watch.system, [])
+                side += [i for i in _related_ids(watch, found) if i not in side]
         for wave in self._waves(list(work)):
             await _together([self._intake_link(p.fork(), name, work[name], changes) for name in wave])
         return p.summary
@@ -1511,8 +1581,10 @@ class Engine:
                     summary.error = f"{type(exc).__name__}: {exc}"
                     kept = {(other(system), rt.spec.object_of(other(system)), i)
                             for i in covered.get(system, ())}
+                    watched = {w.object for w in rt.spec.options.watches(system)}
                     for c in changes:  # keep them for the next attempt
-                        if (c.system is system and c.object == obj) or (c.system, c.object, c.id) in kept:
+                        if (c.system is system and (c.object == obj or c.object in watched)) \
+                                or (c.system, c.object, c.id) in kept:
                             self.intake.submit(c)
 
             if side_by_side:

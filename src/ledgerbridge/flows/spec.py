@@ -59,6 +59,7 @@ __all__ = [
     "ScopeSpec",
     "SidePair",
     "TriggerSpec",
+    "WatchSpec",
     "link_order",
     "link_problems",
     "parse_duration_s",
@@ -512,6 +513,41 @@ class EnrichSpec(_Spec):
         return text.replace(_IDS_PLACEHOLDER, ", ".join("?" * max(1, n_ids)))
 
 
+class WatchSpec(_Spec):
+    """Another record type whose changes make the link look at a related record of its own.
+
+    ``{netsuite: customerPayment, via: customer}``: customer payments changed since this watch's
+    watermark name their customers (the ``via`` field, a reference or an id), and those customers go
+    through the link's pipeline in the same pass, level-triggered: the change only says which record
+    to look at; its current state (with its enrich values) is read and compared with the baseline.
+    """
+
+    salesforce: str | None = Field(None, description="a Salesforce object whose changes are watched")
+    netsuite: str | None = Field(None, description="a NetSuite record type whose changes are watched")
+    via: str = Field(description="the watched record's field that holds the id of the link's record")
+
+    @field_validator("via")
+    @classmethod
+    def _via(cls, value: str) -> str:
+        return _check_path(value, "via")
+
+    @model_validator(mode="after")
+    def _one_side(self) -> WatchSpec:
+        if (self.salesforce is None) == (self.netsuite is None):
+            raise ValueError("a watch names exactly one record type, as netsuite: or salesforce:")
+        return self
+
+    @property
+    def system(self) -> System:
+        """The side the watched record type (and the related records) live on."""
+        return System.SALESFORCE if self.salesforce is not None else System.NETSUITE
+
+    @property
+    def object(self) -> str:
+        """The watched object or record type."""
+        return self.salesforce or self.netsuite or ""
+
+
 class LinkOptionsSpec(_Spec):
     """Tuning knobs, the steps that guard writes (``preflight``, ``freeze_when``) and the ones that
     add queried values to source records (``enrich``)."""
@@ -541,6 +577,11 @@ class LinkOptionsSpec(_Spec):
                     "its id as field <name> (or null), e.g. {name: last_payment, netsuite: \"SELECT ... "
                     "WHERE t.entity IN ({ids}) ORDER BY ...\", key: customer}")
 
+    watch: list[WatchSpec] = Field(
+        default_factory=list,
+        description="other record types whose changes make the link re-read the related record, e.g. "
+                    "{netsuite: customerPayment, via: customer}")
+
     @field_validator("enrich")
     @classmethod
     def _enrich_names(cls, value: list[EnrichSpec]) -> list[EnrichSpec]:
@@ -554,6 +595,10 @@ class LinkOptionsSpec(_Spec):
     def enrichments(self, system: System) -> list[EnrichSpec]:
         """The enrich steps for ``system``'s records."""
         return [e for e in self.enrich if e.system is system]
+
+    def watches(self, system: System) -> list[WatchSpec]:
+        """The watches of record types on ``system``."""
+        return [w for w in self.watch if w.system is system]
 
     @field_validator("children")
     @classmethod
