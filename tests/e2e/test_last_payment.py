@@ -144,3 +144,9 @@ def test_online_validation_runs_the_enrich_query_against_netsuite(systems: Syste
     problems = asyncio.run(services.check_online(broken))
     assert [(p.path, "foreignamountremaining" in p.message) for p in problems] == \
         [(("links", "invoice_status", "options", "enrich", 0), True)]
+    # so is a watch whose via field the watched record type does not have
+    typo = load_config_text(text.replace("t.foreignamountremaining", "t.foreigntotal").replace(
+        "via: customer}", "via: custmer}"), env={}).config
+    assert [(p.path, p.message) for p in asyncio.run(services.check_online(typo))] == \
+        [(("links", "invoice_status", "options", "watch", 0),
+          "via: netsuite customerPayment has no field 'custmer'")]

@@ -18,7 +18,7 @@ from ledgerbridge.engine.operations import Operations
 from ledgerbridge.engine.runner import Engine
 from ledgerbridge.flows.load import load_config_text
 from ledgerbridge.flows.mapping import LinkMapping, check_links_against, validate_links
-from ledgerbridge.flows.spec import LinkSpec
+from ledgerbridge.flows.spec import LinkSpec, link_problems
 from ledgerbridge.testing.fakes import FakeSystem, ManualClock
 
 pytestmark = pytest.mark.anyio
@@ -386,3 +386,20 @@ async def test_a_pushed_payment_makes_the_engine_look_at_its_customer():
     writes = w.n_writes
     w.engine.intake.submit(Change(System.NETSUITE, "customerPayment", payment, source="replay"))
     assert (await w.engine.process_intake()).ok and w.n_writes == writes
+
+
+async def test_watches_are_checked_offline_and_online():
+    own = {**LINK, "options": {"watch": [{"netsuite": "customer", "via": "parent"}]}}
+    problems = [p for p in link_problems({"status": LinkSpec.model_validate(own)}) if "watch" in str(p.path)]
+    assert [(p.path, "is the link's own record type" in p.message) for p in problems] == \
+        [(("links", "status", "options", "watch", 0), True)]
+    w, ns = make_world(WATCHING)
+    ns.pay(ns.create("customer", {"companyName": "Payer"}), "2026-01-01", 1)
+    assert await w.engine.check_enrichments() == []
+    typo = {**WATCHING, "options": {**WATCHING["options"],
+                                    "watch": [{"netsuite": "customerPayment", "via": "custmer.id"}]}}
+    w, ns = make_world(typo)
+    ns.pay(ns.create("customer", {"companyName": "Payer"}), "2026-01-01", 1)
+    [problem] = await w.engine.check_enrichments()
+    assert problem.path == ("links", "status", "options", "watch", 0)
+    assert problem.message == "via: netsuite customerPayment has no field 'custmer'"

@@ -746,8 +746,9 @@ class Engine:
         return problems
 
     async def check_enrichments(self) -> list[LinkProblem]:
-        """Online check of every enrich step: the side runs queries, and the query runs (once, with
-        an id no record has, so the system checks its tables and columns and returns no row)."""
+        """Online check of every enrich step (the side runs queries, and the query runs once, with
+        an id no record has, so the system checks its tables and columns and returns no row) and
+        every watch (the watched type exists and has the ``via`` field)."""
         problems = self.enrich_problems()
         failed = {(p.path[1], p.path[4]) for p in problems}
         for name, spec in self.specs.items():
@@ -764,6 +765,20 @@ class Engine:
                     problems.append(LinkProblem(("links", name, "options", "enrich", j),
                                                 f"{step.system.value} refused the query of enrich "
                                                 f"{step.name!r}: {exc}"))
+            for j, watch in enumerate(spec.options.watch):
+                where = ("links", name, "options", "watch", j)
+                try:
+                    schema = await self.ports[watch.system].describe(watch.object)
+                except RemoteError as exc:
+                    if exc.kind is not ErrorKind.RECORD and exc.kind is not ErrorKind.NOT_FOUND:
+                        raise
+                    problems.append(LinkProblem(where, f"{watch.system.value} has no record type "
+                                                       f"{watch.object!r} to watch ({exc})"))
+                    continue
+                head = Path(watch.via).head
+                if schema.field(head) is None:
+                    problems.append(LinkProblem(where, f"via: {watch.system.value} {watch.object} has no "
+                                                       f"field {head!r}"))
         return problems
 
     async def _settled(self, rt: _LinkRuntime, system: System, r: Record, x: Xref) -> bool:

@@ -761,6 +761,11 @@ def _enrich_problems(name: str, link: LinkSpec) -> list[LinkProblem]:
         if lowered in used:
             problems.append(LinkProblem(path, f"enrich name {e.name!r} clashes with {used[lowered]}; an "
                                               "enriched value is read-only: choose another name"))
+    for j, w in enumerate(link.options.watch):
+        if w.object.lower() == link.object_of(w.system).lower():
+            problems.append(LinkProblem(("links", name, "options", "watch", j),
+                                        f"{w.system.value} {w.object} is the link's own record type, "
+                                        "whose changes the link reads anyway; watch a related type"))
     return problems
 
 
