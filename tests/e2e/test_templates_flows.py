@@ -22,6 +22,8 @@ from ledgerbridge.app import services
 from ledgerbridge.app.config import load_config_text
 from ledgerbridge.app.templates import render
 from ledgerbridge.flows.config import LedgerBridgeConfig
+from ledgerbridge_sandbox.salesforce.config import SalesforceSandboxConfig
+from ledgerbridge_sandbox.salesforce.testing import SalesforceSandbox
 
 from .conftest import Systems
 
@@ -41,7 +43,8 @@ def assert_second_pass_writes_nothing(systems: Systems, config: LedgerBridgeConf
     systems.clear_logs()
     again = sync(config)
     assert again.ok, again
-    assert all(not link.actions for link in again.links.values()), again
+    assert all(not link.actions for link in again.links.values()), \
+        {name: link.actions for name, link in again.links.items() if link.actions}
     assert systems.writes() == {"salesforce": 0, "netsuite": 0}
 
 
@@ -288,3 +291,123 @@ def test_lead_to_prospect_qualified_lead_without_email_is_a_dead_letter(systems:
     assert "a qualified lead needs an email to become a NetSuite prospect" in letter.error_message
     assert systems.ns_customers() == []
     assert systems.sf_get("Lead", lead)["NetSuite_Id__c"] is None
+
+
+def test_lead_to_prospect_first_sales_order_makes_the_prospect_a_customer_and_it_stays_one(
+        systems: Systems, tmp_path: Path):
+    config = config_for("lead-to-prospect", systems, tmp_path)
+    item = systems.ns_create("serviceSaleItem", {"itemId": "SVC-1", "displayName": "Setup"})
+    lead = systems.sf_create("Lead", {"LastName": "Coyote", "FirstName": "Wile", "Company": "Acme Rockets",
+                                      "Email": "wile@acme-rockets.example", "Lead_Score__c": 80})
+    assert sync(config).ok
+    prospect_id = systems.sf_get("Lead", lead)["NetSuite_Id__c"]
+    assert systems.ns_get("customer", prospect_id)["searchStage"] == "Prospect"
+
+    # finance books the first order for the prospect in NetSuite: NetSuite makes it a customer
+    systems.ns_create("salesOrder", {"entity": {"id": prospect_id}, "subsidiary": {"id": "2"},
+                                     "item": {"items": [{"item": {"id": item}, "quantity": 1, "rate": 500}]}})
+    customer = systems.ns_get("customer", prospect_id)
+    assert (customer["entityStatus"]["id"], customer["searchStage"]) == ("13", "Customer")
+    assert_second_pass_writes_nothing(systems, config)
+
+    # the rep keeps working the lead: its score reaches NetSuite, the customer stage is kept
+    systems.sf_update("Lead", lead, {"Lead_Score__c": 95})
+    summary = sync(config)
+    assert summary.ok, summary
+    assert summary.actions == {"update:netsuite": 1}, summary
+    customer = systems.ns_get("customer", prospect_id)
+    assert (customer["custentity_lead_score"], customer["entityStatus"]["id"], customer["searchStage"]) == \
+        (95, "13", "Customer")
+    assert asyncio.run(services.dlq_list(config)) == []
+    assert_second_pass_writes_nothing(systems, config)
+
+    # converting the lead relinks the same customer to the new account, still at the customer stage
+    converted = sf_admin(systems, f"leads/{lead}/convert", {"doNotCreateOpportunity": True})
+    assert sync(config).ok
+    assert [(c["id"], c["externalid"]) for c in systems.ns_customers()] == \
+        [(prospect_id, converted["accountId"])]
+    assert systems.sf_get("Account", converted["accountId"])["NetSuite_Id__c"] == prospect_id
+    assert systems.ns_get("customer", prospect_id)["searchStage"] == "Customer"
+    assert_second_pass_writes_nothing(systems, config)
+
+
+def test_lead_to_prospect_qualified_contact_makes_its_account_a_prospect(systems: Systems, tmp_path: Path):
+    config = config_for("lead-to-prospect", systems, tmp_path)
+    acct = systems.sf_create("Account", {"Name": "Initech", "Website": "https://initech.example",
+                                         "Phone": "+1 512 555 0100"})
+    bystander = systems.sf_create("Account", {"Name": "Quiet Co"})
+    contact = systems.sf_create("Contact", {"AccountId": acct, "FirstName": "Bill", "LastName": "Lumbergh",
+                                            "Email": "Bill@Initech.example", "Lead_Score__c": 40})
+    systems.sf_create("Contact", {"AccountId": bystander, "LastName": "Nobody", "Lead_Score__c": 10})
+    systems.sf_create("Contact", {"LastName": "Loner", "Email": "loner@example.com", "Lead_Score__c": 99})
+    systems.clear_logs()
+    summary = sync(config)
+    assert summary.ok and not summary.actions, summary  # nobody qualified with an account
+    assert systems.writes() == {"salesforce": 0, "netsuite": 0}
+
+    # marketing's scoring raises the contact over the threshold; the account itself does not change
+    systems.sf_update("Contact", contact, {"Lead_Score__c": 75})
+    summary = sync(config)
+    assert summary.ok, summary
+    prospect_id = systems.sf_get("Account", acct)["NetSuite_Id__c"]
+    assert [(c["id"], c["companyname"], c["externalid"], c["url"]) for c in systems.ns_customers()] == \
+        [(prospect_id, "Initech", acct, "https://initech.example")]
+    prospect = systems.ns_get("customer", prospect_id)
+    assert (prospect["entityStatus"]["id"], prospect["searchStage"], prospect["phone"], prospect["isPerson"],
+            prospect["subsidiary"]["id"]) == ("8", "Prospect", "+1 512 555 0100", False, "2")
+    ns_contact_id = systems.sf_get("Contact", contact)["NetSuite_Id__c"]
+    ns_contact = systems.ns_get("contact", ns_contact_id)
+    assert (ns_contact["firstName"], ns_contact["lastName"], ns_contact["email"], ns_contact["company"]["id"],
+            ns_contact["externalId"]) == ("Bill", "Lumbergh", "bill@initech.example", prospect_id, contact)
+    assert systems.sf_get("Account", bystander)["NetSuite_Id__c"] is None
+    # the next pass writes nothing; the accounts link adopts the pair (by external id) from now on
+    systems.clear_logs()
+    summary = sync(config)
+    assert summary.ok and summary.actions == {"link": 1}, summary
+    assert [(o.id, o.reason) for o in summary.links["accounts"].outcomes if o.action == "link"] == \
+        [(acct, "external_id")]
+    assert systems.writes() == {"salesforce": 0, "netsuite": 0}
+    assert_second_pass_writes_nothing(systems, config)
+
+    # a second contact of that account follows it into NetSuite; the account is not created twice
+    peter = systems.sf_create("Contact", {"AccountId": acct, "FirstName": "Peter", "LastName": "Gibbons",
+                                          "Email": "peter@initech.example"})
+    systems.sf_update("Account", acct, {"Phone": "+1 512 555 0199"})
+    assert sync(config).ok
+    assert len(systems.ns_customers()) == 1
+    assert systems.ns_get("customer", prospect_id)["phone"] == "+1 512 555 0199"
+    assert systems.ns_get("contact", systems.sf_get("Contact", peter)["NetSuite_Id__c"])["company"]["id"] == \
+        prospect_id
+    assert_second_pass_writes_nothing(systems, config)
+
+
+def test_lead_to_prospect_qualified_lead_without_company_is_a_dead_letter(systems: Systems, tmp_path: Path):
+    # Company is optional on leads in orgs with person accounts; this org's schema says so
+    schema = tmp_path / "person-accounts.yaml"
+    schema.write_text("objects:\n  Lead:\n    fields:\n      Company: {required: false}\n", encoding="utf-8")
+    with SalesforceSandbox(SalesforceSandboxConfig(seed="empty", schema_files=(schema,))) as sf:
+        org = Systems(sf, systems.ns)
+        try:
+            org.reset()
+            config = config_for("lead-to-prospect", org, tmp_path)
+            lead = org.sf_create("Lead", {"LastName": "Solo", "Email": "solo@example.com",
+                                          "Lead_Score__c": 90})
+            good = org.sf_create("Lead", {"LastName": "Duo", "Company": "Duo Partners",
+                                          "Email": "duo@example.com", "Lead_Score__c": 90})
+            summary = sync(config)
+            assert not summary.ok
+            [letter] = asyncio.run(services.dlq_list(config))
+            assert (letter.link, letter.source_id, letter.step) == ("leads", lead, "map")
+            assert "a qualified lead needs a Company to become a NetSuite prospect" in letter.error_message
+            # the other lead is not held up
+            assert [c["companyname"] for c in org.ns_customers()] == ["Duo Partners"]
+            assert org.sf_get("Lead", good)["NetSuite_Id__c"] == org.ns_customers()[0]["id"]
+            assert org.sf_get("Lead", lead)["NetSuite_Id__c"] is None
+            # once the rep fills in the company, the lead becomes a prospect like any other
+            org.sf_update("Lead", lead, {"Company": "Solo Ventures"})
+            assert sync(config).ok
+            prospect = org.ns_get("customer", org.sf_get("Lead", lead)["NetSuite_Id__c"])
+            assert (prospect["companyName"], prospect["searchStage"]) == ("Solo Ventures", "Prospect")
+            assert asyncio.run(services.dlq_list(config)) == []  # the dead letter is resolved
+        finally:
+            org.close()
