@@ -32,6 +32,7 @@ from datetime import timedelta
 import structlog
 
 from ledgerbridge.app.notify import post_webhook, send_email
+from ledgerbridge.app.pricebooks import PriceBookReport, run_price_books
 from ledgerbridge.app.wiring import Runtime
 from ledgerbridge.core.errors import LedgerBridgeError
 from ledgerbridge.core.records import JsonValue, System, Write
@@ -250,32 +251,38 @@ async def run_onboarding(rt: Runtime, summary: SyncSummary | None = None) -> Onb
 
 
 class AfterPass:
-    """The scheduler's ``on_summary`` hook: hands each pass to the onboarding step (one at a time, in
-    the background) after calling ``then``; :meth:`drain` waits for the last one."""
+    """The scheduler's ``on_summary`` hook: calls ``then``, then hands each pass to the named after-pass
+    steps - onboarding, then price books - (one pass at a time, in the background); :meth:`drain`
+    waits for the last one."""
 
     def __init__(self, rt: Runtime, then: Callable[[SyncSummary], None] | None = None) -> None:
         self.rt, self.then = rt, then
-        self._last: asyncio.Task[OnboardingReport] | None = None
+        self._last: asyncio.Task[None] | None = None
         self.reports: list[OnboardingReport] = []
+        self.price_reports: list[PriceBookReport] = []
 
     def __call__(self, summary: SyncSummary) -> None:
         if self.then is not None:
             self.then(summary)
-        if self.rt.config.onboarding is None:
+        if self.rt.config.onboarding is None and self.rt.config.price_books is None:
             return
         previous = self._last
 
-        async def step() -> OnboardingReport:
+        async def step() -> None:
             if previous is not None:
                 await asyncio.gather(previous, return_exceptions=True)
-            report = await run_onboarding(self.rt, summary)
-            self.reports.append(report)
-            return report
+            if self.rt.config.onboarding is not None:
+                self.reports.append(await run_onboarding(self.rt, summary))
+            if self.rt.config.price_books is not None:
+                try:
+                    self.price_reports.append(await run_price_books(self.rt, summary))
+                except LedgerBridgeError as exc:  # the step audits per item; this is the step itself
+                    _log.warning("price_books.failed", run_id=summary.run_id, message=str(exc))
 
         self._last = asyncio.get_running_loop().create_task(step())
 
     async def drain(self) -> Sequence[OnboardingReport]:
-        """Wait for the onboarding of the passes seen so far."""
+        """Wait for the after-pass steps of the passes seen so far; the onboarding reports."""
         if self._last is not None:
             await asyncio.gather(self._last, return_exceptions=True)
         return self.reports

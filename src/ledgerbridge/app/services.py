@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from ledgerbridge.app.onboarding import AfterPass, run_onboarding
+from ledgerbridge.app.pricebooks import run_price_books
 from ledgerbridge.app.realtime import RealtimeService, poll_interval_s, realtime_running
 from ledgerbridge.app.wiring import Runtime, open_runtime
 from ledgerbridge.core.errors import EngineError
@@ -92,7 +93,8 @@ async def sync(config: LedgerBridgeConfig, names: Sequence[str] | None = None, *
                 for system in System:
                     await rt.ops.reset_watermark(name, system, EPOCH)
         summary = await rt.engine.sync(selected, on_progress=on_progress)
-        await run_onboarding(rt, summary)  # the named after-pass step (no-op without `onboarding:`)
+        await run_onboarding(rt, summary)  # the named after-pass steps (no-ops without their sections)
+        await run_price_books(rt, summary)
         return summary
 
 
@@ -213,7 +215,7 @@ async def run_forever(config: LedgerBridgeConfig, stop: asyncio.Event, *, state_
         The number of passes run.
     """
     async with open_runtime(config, state_url=state_url) as rt, contextlib.AsyncExitStack() as stack:
-        after_pass = AfterPass(rt, on_summary)  # onboarding after each pass, then on_summary
+        after_pass = AfterPass(rt, on_summary)  # on_summary, then onboarding and price books
         scheduler = Scheduler(rt.engine, default_interval_s=poll_interval_s(config, default_interval_s),
                               on_summary=after_pass)
         realtime = await stack.enter_async_context(realtime_running(rt, scheduler, stop))

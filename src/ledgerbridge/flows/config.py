@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -376,6 +377,65 @@ class OnboardingSpec(_Model):
     webhook: OnboardingWebhookSpec | None = None
 
 
+class PriceBooksSpec(_Model):
+    """NetSuite item prices -> Salesforce price books, run after each pass for the catalog links' items:
+    the base price level -> the Standard Price Book, every other level -> a price book of its own, one
+    entry per currency the org has, and quantity breaks -> CPQ discount schedules where CPQ exists."""
+
+    enabled: bool = True
+    links: list[str] | None = Field(
+        None, description="catalog links whose items are priced (NetSuite item -> Product2); default: every "
+                          "enabled link whose Salesforce object is Product2")
+    base_level: str = Field("1", description="internal id of the NetSuite price level written to the "
+                                             "Standard Price Book (Base Price is 1)")
+    levels: Literal["all"] | list[str] = Field(
+        "all", description="the other price levels written to price books of their own: `all`, or a list "
+                           "of NetSuite price level internal ids (an empty list: standard prices only)")
+    book_name: str = Field("{level}", description="name of a level's price book; {level} is the NetSuite "
+                                                  "price level's name (created, active, when missing)")
+    currency: str | None = Field(
+        None, description="ISO code of the currency written in a single-currency org, and of CPQ discount "
+                          "schedules; default: NetSuite's base currency")
+    discount_schedules: Literal["auto", False] = Field(
+        "auto", description="quantity breaks at the base level -> SBQQ__DiscountSchedule__c and its tiers: "
+                            "`auto` (when the org has Salesforce CPQ) or false")
+
+    @field_validator("base_level")
+    @classmethod
+    def _level_id(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("base_level must be a NetSuite price level internal id, e.g. \"1\"")
+        return value.strip()
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _level_ids(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [str(v).strip() for v in value]
+        return value
+
+    @field_validator("book_name")
+    @classmethod
+    def _book_name(cls, value: str) -> str:
+        if "{level}" not in value:
+            raise ValueError("book_name must contain {level} (the price level's name), or every level "
+                             "would share one price book")
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _iso(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z]{3}", value.strip()):
+            raise ValueError(f"currency must be a three-letter ISO code such as USD, got {value!r}")
+        return value.strip().upper() if value is not None else None
+
+    def catalog_links(self, links: dict[str, LinkSpec]) -> list[str]:
+        """The links whose items are priced (``links``, or every enabled Product2 link)."""
+        if self.links is not None:
+            return list(self.links)
+        return [name for name, link in links.items() if link.enabled and link.salesforce == "Product2"]
+
+
 class LedgerBridgeConfig(_Model):
     """The whole of ``ledgerbridge.yaml``."""
 
@@ -390,3 +450,25 @@ class LedgerBridgeConfig(_Model):
         None, description="push triggers (Salesforce CDC, NetSuite webhook); absent: polling only")
     onboarding: OnboardingSpec | None = Field(
         None, description="customer onboarding after won deals (invoice, task, notifications)")
+    price_books: PriceBooksSpec | None = Field(
+        None, description="NetSuite item prices -> Salesforce price books (and CPQ discount schedules), "
+                          "after each pass of the catalog links")
+
+    @field_validator("price_books")
+    @classmethod
+    def _price_book_links(cls, value: PriceBooksSpec | None, info: ValidationInfo) -> PriceBooksSpec | None:
+        links = info.data.get("links")
+        if value is None or value.links is None or not isinstance(links, dict):
+            return value
+        problems = []
+        for i, name in enumerate(value.links):
+            link = links.get(name)
+            if link is None:
+                known = ", ".join(sorted(links)) or "none"
+                problems.append(f"links[{i}]: no link named {name!r} (links: {known})")
+            elif link.salesforce != "Product2":
+                problems.append(f"links[{i}]: link {name!r} pairs {link.salesforce}, not "
+                                "Product2; name the NetSuite item -> Product2 links")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
