@@ -367,3 +367,29 @@ def audit(config: LedgerBridgeConfig) -> list[Any]:
             return list(await rt.store.list_audit(link="price_books", limit=1000))
 
     return asyncio.run(go())
+
+
+def test_the_demo_seed_is_adopted_without_duplicates(systems: Systems, tmp_path: Path) -> None:
+    # The demo orgs: Salesforce already holds the products, Partner/Enterprise books and their entries.
+    systems.admin.post(f"{systems.sf.url}/__sandbox__/reset", json={"seed": "demo"}).raise_for_status()
+    systems.ns.reset("demo")
+    token = systems.admin.post(f"{systems.sf.url}/__sandbox__/tokens", json={}).json()["access_token"]
+    systems.sf_rest.headers["Authorization"] = f"Bearer {token}"
+    before = count(systems, "PricebookEntry")
+    assert before > 300
+    config = config_for(systems, tmp_path)
+    report = sync_with_report(config)
+    assert report.failures == [] and report.books_created == []
+    assert len(report.synced) > 100
+    assert "create:PricebookEntry" not in report.writes  # every price already had its entry: adopted
+    assert count(systems, "PricebookEntry") == before
+    print("demo seed, first pass:", dict(report.writes))
+    systems.clear_logs()
+    assert sync_with_report(config).n_writes == 0
+    assert systems.writes()["salesforce"] == 0
+
+
+def count(systems: Systems, sobject: str) -> int:
+    r = systems.sf_rest.get("/query", params={"q": f"SELECT COUNT() FROM {sobject}"})
+    assert r.status_code == 200, r.text
+    return int(r.json()["totalSize"])

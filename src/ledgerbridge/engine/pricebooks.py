@@ -280,6 +280,9 @@ class PriceBookStep:
             for it in items:
                 it.failures.append(reason)
         await self._finish(items, report, summary.run_id if summary is not None else None)
+        _log.info("price_books.pass.finished", items=len(items), synced=len(report.synced),
+                  failed=len(report.failures), writes=dict(sorted(report.writes.items())),
+                  books_created=report.books_created, missing_currencies=report.missing_currencies)
         return report
 
     async def _reconcile(self, items: list[_Item], report: PriceBookReport) -> None:
