@@ -21,6 +21,7 @@ pytest.importorskip("ledgerbridge_sandbox.netsuite.seed", reason="the NetSuite s
 from ledgerbridge.app import services
 from ledgerbridge.app.config import load_config_text
 from ledgerbridge.app.templates import render
+from ledgerbridge.engine.steps import guard_reason
 from ledgerbridge.flows.config import LedgerBridgeConfig
 from ledgerbridge_sandbox.salesforce.config import SalesforceSandboxConfig
 from ledgerbridge_sandbox.salesforce.testing import SalesforceSandbox
@@ -218,6 +219,88 @@ def test_pipeline_forecast_opportunity_without_account_is_a_dead_letter(systems:
     assert "Please enter value(s) for: Customer" in letter.error_message
     assert suiteql(systems, "SELECT id FROM transaction WHERE type = 'Opprtnty'") == []
     assert systems.sf_get("Opportunity", orphan)["NetSuite_Id__c"] is None
+
+
+def ns_record(systems: Systems, rtype: str, rid: str) -> dict[str, Any]:
+    """A NetSuite record with its sublists expanded."""
+    r = systems.ns_rest.get(f"/record/v1/{rtype}/{rid}", params={"expandSubResources": "true"})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def opportunity_lines(systems: Systems, ns_id: str) -> list[tuple[Any, ...]]:
+    lines = ns_record(systems, "opportunity", ns_id)["item"]["items"]
+    return [(ln["line"], ln["item"]["id"], ln["quantity"], ln["rate"]) for ln in lines]
+
+
+def test_pipeline_forecast_puts_the_opportunity_products_on_the_netsuite_opportunity_as_lines(
+        systems: Systems, tmp_path: Path):
+    config = config_for("pipeline-forecast", systems, tmp_path)
+    widget = systems.ns_create("inventoryItem", {"itemId": "WID-1", "displayName": "Widget"})
+    setup = systems.ns_create("serviceSaleItem", {"itemId": "SVC-1", "displayName": "Setup"})
+    assert sync(config).ok  # the catalog reaches Salesforce as products
+    products = {r["NetSuite_Id__c"]: r["Id"]
+                for r in systems.sf_query("SELECT Id, NetSuite_Id__c FROM Product2")}
+    [book] = systems.sf_query("SELECT Id FROM Pricebook2 WHERE IsStandard = true")
+    loose = systems.sf_create("Product2", {"Name": "Hand-made part", "ProductCode": "HMP-1",
+                                           "IsActive": True})  # no NetSuite item
+    for product in (*products.values(), loose):
+        systems.sf_create("PricebookEntry", {"Pricebook2Id": book["Id"], "Product2Id": product,
+                                             "UnitPrice": 10, "IsActive": True})
+    close = date.today() + timedelta(days=45)
+    acct = systems.sf_create("Account", {"Name": "Acme Rockets"})
+
+    def opportunity(name: str, lines: list[tuple[str, float, float, float | None]]) -> str:
+        opp = systems.sf_create("Opportunity", {"Name": name, "AccountId": acct, "StageName": "Prospecting",
+                                                "CloseDate": close.isoformat()})
+        for product, qty, price, discount in lines:
+            row: dict[str, Any] = {"OpportunityId": opp, "Product2Id": product, "Quantity": qty,
+                                   "UnitPrice": price}
+            if discount is not None:
+                row["Discount"] = discount
+            systems.sf_create("OpportunityLineItem", row)
+        return opp
+
+    opp = opportunity("Rockets Q3", [(products[widget], 3, 100, None), (products[setup], 1, 1000, 10)])
+    stray = opportunity("Custom build", [(products[widget], 1, 100, None), (loose, 2, 50, None)])
+    summary = sync(config)
+    assert summary.ok, summary
+    ns_id = systems.sf_get("Opportunity", opp)["NetSuite_Id__c"]
+    ns_opp = ns_record(systems, "opportunity", ns_id)
+    assert (ns_opp["title"], ns_opp["projectedTotal"], ns_opp["status"]["id"]) == ("Rockets Q3", 1200, "A")
+    assert opportunity_lines(systems, ns_id) == [(1, widget, 3, 100), (2, setup, 1, 900)]
+    # a product with no NetSuite item: the opportunity waits in review, naming the product
+    [review] = asyncio.run(services.reviews_list(config, link="pipeline"))
+    reason = guard_reason(review) or ""
+    assert review.record_id == stray and reason.startswith("items_linked:") and loose in reason, reason
+    assert [o.outcome.value for o in summary.links["pipeline"].outcomes if o.id == stray] == ["waiting"]
+    assert systems.sf_get("Opportunity", stray)["NetSuite_Id__c"] is None
+    opportunities = suiteql(systems, "SELECT id FROM transaction WHERE type = 'Opprtnty'")
+    assert [r["id"] for r in opportunities] == [ns_id]
+    # the next pass writes nothing (the waiting opportunity is checked again, and still waits)
+    systems.clear_logs()
+    again = sync(config)
+    assert again.ok and again.actions == {"preflight": 1}, again
+    assert systems.writes() == {"salesforce": 0, "netsuite": 0}
+
+    # the rep changes a quantity: the line is updated in place, not added again
+    [line] = systems.sf_query(f"SELECT Id FROM OpportunityLineItem WHERE OpportunityId = '{opp}' "
+                              f"AND Product2Id = '{products[widget]}'")
+    systems.sf_update("OpportunityLineItem", line["Id"], {"Quantity": 5})
+    summary = sync(config)
+    assert summary.links["pipeline"].actions == {"update:netsuite": 1, "preflight": 1}, summary
+    assert opportunity_lines(systems, ns_id) == [(1, widget, 5, 100), (2, setup, 1, 900)]
+    assert ns_record(systems, "opportunity", ns_id)["projectedTotal"] == 1400
+
+    # finance adds the missing item (same code), the catalog links it, and the held opportunity goes
+    part = systems.ns_create("nonInventorySaleItem", {"itemId": "HMP-1", "displayName": "Hand-made part"})
+    assert sync(config).ok
+    systems.sf_update("Opportunity", stray, {"NextStep": "Send the quote"})
+    assert sync(config).ok
+    stray_id = systems.sf_get("Opportunity", stray)["NetSuite_Id__c"]
+    assert opportunity_lines(systems, stray_id) == [(1, widget, 1, 100), (2, part, 2, 50)]
+    assert asyncio.run(services.reviews_list(config, link="pipeline")) == []
+    assert_second_pass_writes_nothing(systems, config)
 
 
 # -- lead-to-prospect -------------------------------------------------------------------------------
