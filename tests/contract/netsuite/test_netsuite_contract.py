@@ -235,3 +235,42 @@ async def test_the_q_filter_lookup_agrees_with_the_suiteql_lookup(clock: Virtual
         assert sorted(by_filter) == sorted(by_suiteql) == sorted([results[1].id, results[3].id])
     finally:
         await rig.aclose()
+
+
+@pytest.mark.parametrize("batch_threshold", [200, 1], ids=["single-calls", "batch-jobs"])
+async def test_an_update_writes_a_sublist_whole_instead_of_appending_to_it(
+        clock: VirtualClock, batch_threshold: int) -> None:
+    """A mapped sublist is the whole list: updates send ``?replace=`` (reference §3.4), so re-syncing
+    an address book (by id or by external id, one call or a batch job) leaves exactly the lines sent."""
+    rig = in_process(clock=clock, batch_threshold=batch_threshold)
+
+    def book(*cities: str) -> dict[str, object]:
+        return {"items": [{"label": c, "addressBookAddress": {"addr1": "1 Main St", "city": c,
+                                                              "country": "US"}} for c in cities]}
+
+    async def cities(rid: str) -> list[str]:
+        [rec] = await rig.connector.read_by_ids("customer", [rid])
+        lines = rec.fields["addressBook"]
+        assert isinstance(lines, dict) and isinstance(lines["items"], list)
+        return sorted(str(ln["addressBookAddress"]["city"]) for ln in lines["items"])  # type: ignore[index]
+
+    async def write(fields: dict[str, object], **key: str) -> None:
+        other = Write(customer(8), external_id="sub-8")  # two writes, so a threshold of 1 batches them
+        results = await rig.connector.upsert("customer", [Write(fields, **key), other],  # type: ignore[arg-type]
+                                             key_field="externalId")
+        assert all(r.ok for r in results), [r.error for r in results]
+
+    try:
+        [made] = await rig.connector.upsert("customer", [Write({**customer(7), "addressBook": book("Austin")},
+                                                               external_id="sub-7")], key_field="externalId")
+        assert made.ok and made.id
+        assert await cities(made.id) == ["Austin"]
+        await write({"addressBook": book("Boston", "Chicago")}, id=made.id)
+        assert await cities(made.id) == ["Boston", "Chicago"]
+        await write({"addressBook": book("Denver")}, external_id="sub-7")
+        assert await cities(made.id) == ["Denver"]
+        # a body without sublists sends no replace (other lines are not touched)
+        await write({"phone": "+1 512 555 0100"}, id=made.id)
+        assert await cities(made.id) == ["Denver"]
+    finally:
+        await rig.aclose()

@@ -63,7 +63,8 @@ class AsyncJobs:
         self._new_key = new_key
 
     async def submit(self, method: BatchMethod, record_type: str, items: Sequence[Mapping[str, JsonValue]], *,
-                     priority: Priority, idempotency_key: str | None = None) -> str:
+                     priority: Priority, idempotency_key: str | None = None,
+                     params: Mapping[str, str] | None = None) -> str:
         """Submit one batch (at most 100 records); returns the job id.
 
         Args:
@@ -73,6 +74,7 @@ class AsyncJobs:
             items: Record bodies.
             priority: Governor lane.
             idempotency_key: Reused across retries of this submission; a new one when omitted.
+            params: Query parameters of the batch (``replace`` for sublists written whole).
 
         Returns:
             The async job id.
@@ -87,7 +89,7 @@ class AsyncJobs:
             response = await self.client.request(
                 method, wire.record_path(record_type), operation=f"batch.{method.lower()}",
                 priority=priority, json_body=wire.batch_body(items), headers=headers,
-                content_type=wire.BATCH_CONTENT_TYPE)
+                content_type=wire.BATCH_CONTENT_TYPE, params=params)
         except IdempotencyConflict as exc:
             # An earlier attempt of this very submission was accepted; follow its job.
             job_id = wire.job_id_from_location(exc.location)
@@ -159,13 +161,13 @@ class AsyncJobs:
         return _task_result(response)
 
     async def run(self, method: BatchMethod, record_type: str, items: Sequence[Mapping[str, JsonValue]], *,
-                  priority: Priority) -> list[TaskResult]:
+                  priority: Priority, params: Mapping[str, str] | None = None) -> list[TaskResult]:
         """Submit a batch, wait for it, and return one result per item, aligned with ``items``.
 
         Raises:
             RemoteError: The batch as a whole was refused.
         """
-        job_id = await self.submit(method, record_type, items, priority=priority)
+        job_id = await self.submit(method, record_type, items, priority=priority, params=params)
         await self.wait(job_id, priority=priority)
         tasks = await self.tasks(job_id, priority=priority)
         results: list[TaskResult] = []

@@ -451,13 +451,15 @@ class NetSuiteConnector:
 
     async def _write_one(self, object: str, index: int, write: Write, priority: Priority) -> WriteResult:
         if write.id is not None:
+            body = wire.record_body(write.fields)
             await self.client.request("PATCH", wire.record_path(object, write.id), operation="record.update",
-                                      priority=priority, json_body=wire.record_body(write.fields))
+                                      priority=priority, json_body=body, params=wire.replace_params(body))
             return WriteResult(index=index, id=write.id)
         if write.external_id is not None:
+            body = wire.record_body(write.fields, for_upsert=True)
             response = await self.client.request(
                 "PUT", wire.record_path(object, external_id=write.external_id), operation="record.upsert",
-                priority=priority, json_body=wire.record_body(write.fields, for_upsert=True))
+                priority=priority, json_body=body, params=wire.replace_params(body))
             return WriteResult(index=index, id=wire.id_from_location(response.headers.get("Location")),
                                created=response.status_code == 201)
         response = await self.client.request(
@@ -470,20 +472,23 @@ class NetSuiteConnector:
 
     async def _upsert_batched(self, object: str, writes: Sequence[Write],
                               priority: Priority) -> list[WriteResult]:
-        groups: dict[BatchMethod, list[int]] = {"PATCH": [], "PUT": [], "POST": []}
+        # One batch carries one ``?replace=``, so updates are grouped by the sublists they write whole.
+        groups: dict[tuple[BatchMethod, str], list[int]] = {}
         for index, write in enumerate(writes):
             method: BatchMethod = "PATCH" if write.id else "PUT" if write.external_id else "POST"
-            groups[method].append(index)
-        chunks: list[tuple[BatchMethod, list[int]]] = []
-        for method, indexes in groups.items():
+            replace = "" if method == "POST" else (wire.replace_params(write.fields) or {}).get("replace", "")
+            groups.setdefault((method, replace), []).append(index)
+        chunks: list[tuple[BatchMethod, str, list[int]]] = []
+        for (method, replace), indexes in groups.items():
             for start in range(0, len(indexes), wire.BATCH_MAX_RECORDS):
-                chunks.append((method, indexes[start:start + wire.BATCH_MAX_RECORDS]))
+                chunks.append((method, replace, indexes[start:start + wire.BATCH_MAX_RECORDS]))
 
-        async def run_chunk(chunk: tuple[BatchMethod, list[int]]) -> list[WriteResult]:
-            method, indexes = chunk
+        async def run_chunk(chunk: tuple[BatchMethod, str, list[int]]) -> list[WriteResult]:
+            method, replace, indexes = chunk
             items = [_batch_item(method, writes[i]) for i in indexes]
             try:
-                outcomes = await self.jobs.run(method, object, items, priority=priority)
+                outcomes = await self.jobs.run(method, object, items, priority=priority,
+                                               params={"replace": replace} if replace else None)
             except AuthError:
                 raise
             except ConnectorError as exc:

@@ -156,6 +156,20 @@ def record_body(fields: Mapping[str, JsonValue], *, external_id: str | None = No
     return body
 
 
+def replace_params(body: Mapping[str, JsonValue]) -> dict[str, str] | None:
+    """``?replace=`` naming every sublist in an update or upsert body (reference/netsuite-api.md §3.4).
+
+    A mapped sublist is written whole: without ``replace``, NetSuite keeps the lines the request does
+    not name and appends unkeyed ones, so re-syncing an order's lines would duplicate them.
+
+    Returns:
+        ``{"replace": "item,addressBook"}``, or None when the body has no sublist.
+    """
+    names = [name for name, value in body.items()
+             if isinstance(value, dict) and isinstance(value.get("items"), list)]
+    return {"replace": ",".join(names)} if names else None
+
+
 def id_from_location(location: str | None) -> str | None:
     """The internal id at the end of a ``Location`` header (``.../customer/647`` -> ``647``)."""
     if not location:
