@@ -89,3 +89,18 @@ async def test_conflict_is_settled_by_owner_newest_or_parked_for_review():
     assert w.n_writes == writes
     assert len(await w.store.list_conflicts(link="accounts")) == 1
     assert (await w.store.list_conflicts(link="accounts"))[0].status is ConflictStatus.OPEN
+
+
+async def test_a_create_leaves_empty_mapped_values_out_so_the_system_applies_its_defaults():
+    w = world()
+    sf_id = w.sf.create("Account", {"Name": "Acme", "Phone": None})
+    await w.engine.sync()
+    [c] = w.ns.all("customer")
+    assert c.fields["companyName"] == "Acme"
+    assert "phone" not in c.fields and "email" not in c.fields  # not sent as null
+    # and the empty field settles: a second pass writes nothing
+    writes = w.n_writes
+    w.clock.advance(60)
+    await w.engine.sync()
+    assert w.n_writes == writes
+    assert w.sf.get("Account", sf_id) is not None

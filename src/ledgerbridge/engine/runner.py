@@ -1077,6 +1077,9 @@ class Engine:
             writes = []
             for w in todo:
                 payload = _deep_merge(mapping.payload(target, w.create_values), w.override.get(target, {}))
+                # An empty mapped value is left out of a create, so the system applies its own default
+                # (NetSuite sources terms, currency... from the customer); null would clear it.
+                payload = {k: v for k, v in payload.items() if v is not None}
                 writes.append(Write(payload, external_id=w.record.id if key_field else None))
             results = await self._write(p, rt, target, writes, key_field)
             created_ids: list[str] = []
