@@ -33,6 +33,7 @@ from ledgerbridge.app.templates import list_templates
 from ledgerbridge_sandbox.netsuite.testing import TBAAuth
 
 T = TypeVar("T")
+Starter = Callable[[Path, Path], "Run"]
 
 EXE = Path(sys.executable).with_name("ledgerbridge")
 START_TIMEOUT_S = 60.0
@@ -185,13 +186,23 @@ def _env() -> dict[str, str]:
     return env
 
 
-def start_run(config: Path, folder: Path) -> Run:
-    out, err = folder / "run.out", folder / "run.err"  # files, not pipes: a full pipe would stall it
-    with out.open("w") as o, err.open("w") as e:
-        proc = subprocess.Popen(
-            [str(EXE), "run", "-c", str(config), "--state", f"sqlite:///{folder / 'state.db'}"],
-            cwd=folder, stdout=o, stderr=e, text=True, env=_env())
-    return Run(proc, out, err)
+@pytest.fixture
+def start_run() -> Iterator[Callable[[Path, Path], Run]]:
+    """Starts ``ledgerbridge run -c CONFIG --state sqlite:///FOLDER/state.db``; stops what is left."""
+    started: list[Run] = []
+
+    def start(config: Path, folder: Path) -> Run:
+        out, err = folder / "run.out", folder / "run.err"  # files, not pipes: a full pipe would stall it
+        with out.open("w") as o, err.open("w") as e:
+            proc = subprocess.Popen(
+                [str(EXE), "run", "-c", str(config), "--state", f"sqlite:///{folder / 'state.db'}"],
+                cwd=folder, stdout=o, stderr=e, text=True, env=_env())
+        started.append(Run(proc, out, err))
+        return started[-1]
+
+    yield start
+    for run in started:  # a test that failed half-way leaves no process behind
+        _stop(run.proc, signal.SIGKILL)
 
 
 def wait_for(run: Run, what: str, probe: Callable[[], T | None]) -> T:
@@ -238,7 +249,8 @@ def test_every_shipped_template_is_covered_here() -> None:
     assert sorted(t.name for t in list_templates()) == sorted(TEMPLATES)
 
 
-def test_accounts_customers_new_account_becomes_a_netsuite_customer(sb: Sandboxes, tmp_path: Path) -> None:
+def test_accounts_customers_new_account_becomes_a_netsuite_customer(
+        sb: Sandboxes, tmp_path: Path, start_run: Starter) -> None:
     config = init(sb, "accounts-customers", tmp_path)
     acct = sb.sf_create("Account", {"Name": "Acme Rockets", "Website": "https://acme.example"})
     run = start_run(config, tmp_path)
@@ -249,7 +261,8 @@ def test_accounts_customers_new_account_becomes_a_netsuite_customer(sb: Sandboxe
     assert sb.sf_get("Account", acct)["NetSuite_Id__c"] == customer["id"]  # written back in that pass
 
 
-def test_catalog_pricing_new_item_becomes_a_salesforce_product(sb: Sandboxes, tmp_path: Path) -> None:
+def test_catalog_pricing_new_item_becomes_a_salesforce_product(
+        sb: Sandboxes, tmp_path: Path, start_run: Starter) -> None:
     config = init(sb, "catalog-pricing", tmp_path)
     item = sb.ns_create("inventoryItem", {"itemId": "WID-1", "displayName": "Widget",
                                           "subsidiary": {"items": [{"id": "2"}]}})
@@ -260,7 +273,8 @@ def test_catalog_pricing_new_item_becomes_a_salesforce_product(sb: Sandboxes, tm
     stop_cleanly(run)
 
 
-def test_customer_onboarding_won_deals_new_customer_gets_a_task(sb: Sandboxes, tmp_path: Path) -> None:
+def test_customer_onboarding_won_deals_new_customer_gets_a_task(
+        sb: Sandboxes, tmp_path: Path, start_run: Starter) -> None:
     config = init(sb, "customer-onboarding", tmp_path)
     [owner] = sb.sf_query("SELECT Id FROM User LIMIT 1")
     acct = sb.sf_create("Account", {"Name": "Won Corp", "Website": "https://won.example",
@@ -276,7 +290,8 @@ def test_customer_onboarding_won_deals_new_customer_gets_a_task(sb: Sandboxes, t
     assert len(sb.sf_query("SELECT Id FROM Task")) == 1
 
 
-def test_invoice_status_invoice_shows_as_the_accounts_open_balance(sb: Sandboxes, tmp_path: Path) -> None:
+def test_invoice_status_invoice_shows_as_the_accounts_open_balance(
+        sb: Sandboxes, tmp_path: Path, start_run: Starter) -> None:
     config = init(sb, "invoice-status", tmp_path)
     today = date.today()
     item = sb.ns_create("serviceSaleItem", {"itemId": "SVC-1", "displayName": "Setup"})
@@ -296,7 +311,8 @@ def test_invoice_status_invoice_shows_as_the_accounts_open_balance(sb: Sandboxes
     stop_cleanly(run)
 
 
-def test_lead_to_prospect_scored_lead_becomes_a_netsuite_prospect(sb: Sandboxes, tmp_path: Path) -> None:
+def test_lead_to_prospect_scored_lead_becomes_a_netsuite_prospect(
+        sb: Sandboxes, tmp_path: Path, start_run: Starter) -> None:
     config = init(sb, "lead-to-prospect", tmp_path)
     lead = sb.sf_create("Lead", {"Company": "Bright Ideas", "FirstName": "Ann", "LastName": "Lee",
                                  "Email": "Ann.Lee@Bright.example", "Lead_Score__c": 85})
@@ -311,8 +327,8 @@ def test_lead_to_prospect_scored_lead_becomes_a_netsuite_prospect(sb: Sandboxes,
     assert sb.sf_get("Lead", lead)["NetSuite_Id__c"] == prospect["id"]
 
 
-def test_pipeline_forecast_open_opportunity_becomes_a_netsuite_opportunity(sb: Sandboxes,
-                                                                          tmp_path: Path) -> None:
+def test_pipeline_forecast_open_opportunity_becomes_a_netsuite_opportunity(
+        sb: Sandboxes, tmp_path: Path, start_run: Starter) -> None:
     config = init(sb, "pipeline-forecast", tmp_path)
     close = date.today() + timedelta(days=30)
     acct = sb.sf_create("Account", {"Name": "Acme Rockets", "Website": "https://acme.example"})
@@ -328,7 +344,8 @@ def test_pipeline_forecast_open_opportunity_becomes_a_netsuite_opportunity(sb: S
             ns_opp["expectedCloseDate"]) == ("Rockets Q3", customer, 12500, close.isoformat())
 
 
-def test_quote_to_cash_won_opportunity_becomes_a_sales_order(sb: Sandboxes, tmp_path: Path) -> None:
+def test_quote_to_cash_won_opportunity_becomes_a_sales_order(
+        sb: Sandboxes, tmp_path: Path, start_run: Starter) -> None:
     config = init(sb, "quote-to-cash", tmp_path)
     # the catalog as it stands in both systems: one item in NetSuite, its product (same code) priced
     # in Salesforce's standard price book
@@ -359,7 +376,8 @@ def test_quote_to_cash_won_opportunity_becomes_a_sales_order(sb: Sandboxes, tmp_
 
 # -- stopping ---------------------------------------------------------------------------------------
 
-def test_sigterm_also_finishes_the_pass_and_exits_cleanly(sb: Sandboxes, tmp_path: Path) -> None:
+def test_sigterm_also_finishes_the_pass_and_exits_cleanly(
+        sb: Sandboxes, tmp_path: Path, start_run: Starter) -> None:
     config = init(sb, "accounts-customers", tmp_path)
     acct = sb.sf_create("Account", {"Name": "Term Corp"})
     run = start_run(config, tmp_path)
