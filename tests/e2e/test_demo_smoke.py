@@ -42,14 +42,17 @@ def _overview(port: int) -> dict[str, object] | None:
 
 
 def _close_a_deal(sf_port: int) -> str:
-    """Close an open opportunity with lines as a sales rep would (REST PATCH); return its id."""
+    """Close an open opportunity with lines as a sales rep would (REST PATCH); return its id.
+
+    The smallest such deal: the largest ones exceed their customers' credit limits, and the
+    quote-to-cash preflight rightly holds those as reviews instead of creating an order."""
     base = f"http://127.0.0.1:{sf_port}"
     token = httpx2.post(f"{base}/services/oauth2/token", data={
         "grant_type": "password", "client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET,
         "username": DEFAULT_USERNAME, "password": DEFAULT_PASSWORD + DEFAULT_SECURITY_TOKEN}).json()
     headers = {"Authorization": f"Bearer {token['access_token']}"}
     q = ("SELECT Id FROM Opportunity WHERE IsClosed = false AND HasOpportunityLineItem = true "
-         "ORDER BY Amount DESC LIMIT 1")
+         "ORDER BY Amount ASC LIMIT 1")
     opp = httpx2.get(f"{base}/services/data/v62.0/query", params={"q": q}, headers=headers).json()
     opp_id = str(opp["records"][0]["Id"])
     r = httpx2.patch(f"{base}/services/data/v62.0/sobjects/Opportunity/{opp_id}",

@@ -434,7 +434,7 @@ class _Demo:
             if stage == "CUSTOMER" and rng.random() < 0.3 and self.cs_owner:
                 data["custentity_cs_owner"] = str(self.cs_owner)
             if stage == "CUSTOMER":
-                data["creditLimit"] = float(rng.choice([10_000, 25_000, 50_000, 100_000, 250_000]))
+                data["creditLimit"] = float(rng.choice([100_000, 250_000, 500_000, 1_000_000]))
                 data["_dateClosed"] = created_day.isoformat()
             if company.parent_key is not None and company.parent_key in by_key:
                 data["parent"] = str(by_key[company.parent_key])
