@@ -34,3 +34,33 @@ def test_a_won_deals_new_customer_gets_one_task_for_its_cs_owner(systems: System
 
     asyncio.run(services.sync(config))  # a second pass onboards nobody again
     assert len(systems.sf_query("SELECT Id FROM Task")) == 1
+
+
+def test_without_an_owner_on_the_account_the_task_goes_to_the_first_active_user_of_the_role(
+        systems: Systems, tmp_path: Path) -> None:
+    text = render("customer-onboarding", sandbox=True, salesforce_url=systems.sf.url,
+                  netsuite_url=systems.ns.url, state_url=f"sqlite:///{tmp_path / 'state.db'}")
+    assert "role: Customer Success" in text
+    config = load_config_text(text, env={}).config
+    [profile] = systems.sf_query("SELECT Id FROM Profile LIMIT 1")
+    cs_role = systems.sf_create("UserRole", {"Name": "Customer Success"})
+    other_role = systems.sf_create("UserRole", {"Name": "Sales"})
+
+    def user(name: str, role: str, *, active: bool = True, title: str = "") -> str:
+        return systems.sf_create("User", {
+            "Username": f"{name}@onboard.example", "LastName": name, "Email": f"{name}@onboard.example",
+            "Alias": name[:8], "TimeZoneSidKey": "America/New_York", "LocaleSidKey": "en_US",
+            "EmailEncodingKey": "UTF-8", "LanguageLocaleKey": "en_US", "ProfileId": profile["Id"],
+            "UserRoleId": role, "IsActive": active, "Title": title})
+
+    # the title alone would pick the sales user; the role wins, and an inactive one is passed over
+    user("titled", other_role, title="Customer Success Manager")
+    inactive = user("gone", cs_role, active=False)
+    active = user("nora", cs_role)
+    won = systems.sf_create("Account", {"Name": "Roleless Corp", "Website": "https://roleless.example"})
+    systems.sf_create("Opportunity", {"Name": "Deal", "AccountId": won, "StageName": "Closed Won",
+                                      "Amount": 5000, "CloseDate": date.today().isoformat()})
+
+    assert asyncio.run(services.sync(config)).ok
+    [task] = systems.sf_query(f"SELECT OwnerId FROM Task WHERE WhatId = '{won}'")
+    assert task["OwnerId"] == active != inactive

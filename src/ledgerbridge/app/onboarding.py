@@ -6,7 +6,8 @@ Salesforce account has at least one won opportunity gets, once:
 1. ``invoice`` - a welcome invoice (``onboarding.invoice``: item and amount), upserted by external id
    ``onboard-<customer id>`` so a repeat updates instead of duplicating;
 2. ``task`` - a Salesforce Task on the account for its customer-success owner (the account's
-   ``owner_field``, else the first active user whose Title is ``fallback_title``); an existing Task of
+   ``owner_field``, else the first active user whose role is ``role``, else the first whose Title is
+   ``fallback_title``); an existing Task of
    the account carrying the marker ``[onboard-<customer id>]`` is reused;
 3. ``email`` - a message over SMTP (``onboarding.email``);
 4. ``webhook`` - a POST ``{"text": ...}`` to a Slack-compatible incoming webhook.
@@ -150,9 +151,10 @@ async def _owner(rt: Runtime, spec: OnboardingSpec, account: dict[str, JsonValue
     owner = account.get(spec.task.owner_field)
     if isinstance(owner, str) and owner:
         return owner
-    if spec.task.fallback_title:
-        users = await rt.salesforce.find("User", "Title", [spec.task.fallback_title],
-                                         fields=["Id", "IsActive"])
+    for by, value in (("UserRole.Name", spec.task.role), ("Title", spec.task.fallback_title)):
+        if not value:
+            continue
+        users = await rt.salesforce.find("User", by, [value], fields=["Id", "IsActive"])
         active = sorted(u.id for u in users if u.fields.get("IsActive") is not False)
         if active:
             return active[0]

@@ -326,6 +326,8 @@ class OnboardingTaskSpec(_Model):
     """The Salesforce Task for the account's customer-success owner."""
 
     owner_field: str = Field("Customer_Success_Owner__c", description="Account field naming the owner")
+    role: str | None = Field(
+        None, description="else the first active user (by Id) whose role (UserRole.Name) is this")
     fallback_title: str | None = Field(
         "Customer Success Manager", description="else the first active user with this Title")
     subject: str = Field("Onboard {account}", description="Task subject; {account} is the account name")
