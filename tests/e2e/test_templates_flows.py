@@ -300,6 +300,14 @@ def test_pipeline_forecast_puts_the_opportunity_products_on_the_netsuite_opportu
     stray_id = systems.sf_get("Opportunity", stray)["NetSuite_Id__c"]
     assert opportunity_lines(systems, stray_id) == [(1, widget, 1, 100), (2, part, 2, 50)]
     assert asyncio.run(services.reviews_list(config, link="pipeline")) == []
+
+    # the rep removes a product: its NetSuite line goes too (the lines are written whole)
+    [gone] = systems.sf_query(f"SELECT Id FROM OpportunityLineItem WHERE OpportunityId = '{opp}' "
+                              f"AND Product2Id = '{products[setup]}'")
+    assert systems.sf_rest.delete(f"/sobjects/OpportunityLineItem/{gone['Id']}").status_code == 204
+    assert sync(config).ok
+    assert opportunity_lines(systems, ns_id) == [(1, widget, 5, 100)]
+    assert ns_record(systems, "opportunity", ns_id)["projectedTotal"] == 500
     assert_second_pass_writes_nothing(systems, config)
 
 
