@@ -99,6 +99,17 @@ class SystemPort(Protocol):
         """Records whose ``field`` equals one of ``values`` (exact match; for keys and matching)."""
         ...
 
+    async def filter_ids(self, object: str, ids: Sequence[str], where: str, *,
+                         priority: Priority = Priority.INTERACTIVE) -> list[str]:
+        """Those of ``ids`` whose records exist and satisfy ``where``, a condition in the system's own
+        query language (a link's scope: SOQL / SuiteQL ``WHERE``), in no particular order.
+
+        One query per batch of ids (as many as the system takes in one ``IN`` list), never one per id:
+        pushed changes name records one by one, and this is how the engine keeps out those a link's
+        scope does not cover.
+        """
+        ...
+
     async def upsert(self, object: str, writes: Sequence[Write], *, key_field: str | None = None,
                      priority: Priority = Priority.ORDER) -> list[WriteResult]:
         """Create, update or upsert (by ``key_field`` = ``Write.external_id``) records."""

@@ -244,6 +244,14 @@ class _Port:
         self._count("find")
         return await self.port.find(object, field, values, fields=fields, priority=priority)
 
+    async def filter_ids(self, object: str, ids: Sequence[str], where: str, *,
+                         priority: Priority = Priority.INTERACTIVE) -> list[str]:
+        real = [i for i in ids if not i.startswith(_PLANNED)]
+        self._count("filter_ids")
+        if not real:
+            return []
+        return await self.port.filter_ids(object, real, where, priority=priority)
+
     async def describe(self, object: str) -> ObjectSchema:
         return await self.port.describe(object)
 
@@ -411,6 +419,11 @@ def _related_ids(watch: WatchSpec, records: Sequence[Record]) -> list[str]:
         if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
             related[str(value)] = None
     return list(related)
+
+
+def _takes_push(spec: LinkSpec) -> bool:
+    """True when the link runs on pushed changes: a ``push`` trigger, or no triggers at all."""
+    return not spec.triggers or any(t.push for t in spec.triggers)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -604,6 +617,10 @@ class Engine:
                        watch=watch.object, related=len(related), run_id=p.run_id)
             if related:
                 found = await port.read_by_ids(obj, list(related), fields=rt.mapping.read_fields(system))
+                # the link's scope holds here as in its own feed (one query for the page)
+                scoped = await self._in_scope(p, rt, {system: [r.id for r in found if not r.is_deleted]})
+                if system in scoped:
+                    found = self._keep_in_scope(p, rt, system, found, scoped[system])
                 found = await self._enrich(p, rt, system, found)  # one query for the page
                 for chunk in _chunks(found, size):
                     await self._process(p, rt, system, list(chunk), may_settle=frozenset(r.id for r in chunk),
@@ -1498,6 +1515,12 @@ class Engine:
         or create the same record twice). A pushed record whose linked partner was pushed as well
         is reconciled once, from one side (a pair's merge covers both directions).
 
+        A link takes pushed changes when it runs on push: it has a ``push`` trigger, or no triggers
+        at all (a link with only ``interval``/``cron`` triggers leaves them to its polling). A pushed
+        record goes through a link only when the link's scope on that side covers it, as its change
+        feed would (one query per batch of pushed ids, :meth:`SystemPort.filter_ids`); one outside
+        it ends as skipped, saying so.
+
         Returns:
             The summary of this mini-pass (kind ``intake``).
         """
@@ -1509,6 +1532,8 @@ class Engine:
         work: dict[str, dict[System, list[str]]] = {}
         for name in self.order():
             rt = self.links[name]
+            if not _takes_push(rt.spec):
+                continue
             for (system, obj), ids in by_key.items():
                 if rt.spec.object_of(system) == obj and system in rt.sources():
                     work.setdefault(name, {})[system] = list(ids)
@@ -1572,10 +1597,22 @@ class Engine:
         pairs: dict[str, str] = {}  # NetSuite id -> pushed Salesforce id of the same pair
         side_by_side = False
         try:
+            try:
+                scoped = await self._in_scope(p, rt, sides)
+            except LedgerBridgeError as exc:
+                summary.error = f"{type(exc).__name__}: {exc}"
+                mine = {(s, rt.spec.object_of(s)) for s in System} \
+                    | {(w.system, w.object) for w in rt.spec.options.watch}
+                for c in changes:  # keep them for the next attempt
+                    if (c.system, c.object) in mine:
+                        self.intake.submit(c)
+                return
             if len(sides) == 2:
                 sf_ids, ns_ids = sides[System.SALESFORCE], sides[System.NETSUITE]
                 sf_x = await self.store.get_xrefs(name, System.SALESFORCE, sf_ids)
-                pairs = {x.ns_id: sf_id for sf_id, x in sf_x.items() if not x.is_closed}
+                # a Salesforce record outside the scope is not reconciled, so it covers no partner
+                pairs = {x.ns_id: sf_id for sf_id, x in sf_x.items() if not x.is_closed
+                         and (System.SALESFORCE not in scoped or sf_id in scoped[System.SALESFORCE])}
                 covered[System.SALESFORCE] = [i for i in ns_ids if i in pairs]
                 ns_ids = [i for i in ns_ids if i not in pairs]
                 sides = {s: ids for s, ids in ((System.SALESFORCE, sf_ids), (System.NETSUITE, ns_ids)) if ids}
@@ -1590,6 +1627,8 @@ class Engine:
                 try:
                     found = await p.ports[system].read_by_ids(obj, ids, fields=rt.mapping.read_fields(system))
                     seen = {r.id for r in found}
+                    if system in scoped:
+                        found = self._keep_in_scope(p, rt, system, found, scoped[system])
                     await self._process(p, rt, system, found,
                                         may_settle=frozenset(seen - full.get(system, frozenset())))
                     missing = [DeletedRecord(obj, i) for i in ids if i not in seen]
@@ -1613,6 +1652,32 @@ class Engine:
         finally:
             summary.api_calls.update(p.calls)
 
+    async def _in_scope(self, p: _Pass, rt: _LinkRuntime,
+                        sides: Mapping[System, Sequence[str]]) -> dict[System, frozenset[str]]:
+        """Per side that has a scope, the ids among ``sides`` that exist and that scope covers, asked
+        of the system in one query per batch; a side without a scope is left out (it covers all)."""
+        out: dict[System, frozenset[str]] = {}
+        for system, ids in sides.items():
+            where = rt.spec.scope.of(system)
+            if where and ids:
+                out[system] = frozenset(await p.ports[system].filter_ids(
+                    rt.spec.object_of(system), list(ids), where))
+        return out
+
+    def _keep_in_scope(self, p: _Pass, rt: _LinkRuntime, system: System, records: Sequence[Record],
+                       inside: frozenset[str]) -> list[Record]:
+        """``records`` (read by id, not through the link's feed) that are in ``inside``, the ids the
+        link's scope covers; every other one ends as skipped with that reason, never silently."""
+        kept: list[Record] = []
+        for r in records:
+            if r.is_deleted or r.id in inside:
+                kept.append(r)
+                continue
+            p.record(RecordOutcome(rt.name, system, r.id, Outcome.SKIPPED,
+                                   f"outside the link's {system.value} scope ({rt.spec.scope.of(system)})",
+                                   "noop", changed_at=r.modified_at, done_at=self.clock.now()))
+        return kept
+
     # -- single records (used by operations) -----------------------------------------------------
     async def sync_records(self, link: str, system: System, ids: Sequence[str], *,
                            overrides: Mapping[str, dict[System, dict[str, JsonValue]]] | None = None,
@@ -1620,6 +1685,10 @@ class Engine:
                            force_create: bool = False, kind: str = "sync",
                            dry_run: bool = False) -> SyncSummary:
         """Reconcile specific records of one side now (level-triggered: their current state is read).
+
+        This is a person's explicit request (the CLI's ``sync``, the dashboard, a dead-letter retry or
+        a review decision), so the link's scope is not applied: a record outside it is synced all the
+        same. Pushed changes and watches, which nobody chose record by record, do apply it.
 
         Args:
             link: the link.

@@ -162,6 +162,16 @@ class FakeSystem:
         return [self._project(r, fields) for r in self.records.get(object, {}).values()
                 if r.fields.get(field) is not None and _text(r.fields.get(field)) in wanted]
 
+    async def filter_ids(self, object: str, ids: Sequence[str], where: str, *,
+                         priority: Priority = Priority.INTERACTIVE) -> list[str]:
+        """The ids that exist and satisfy ``where``, judged as :meth:`read_changes` judges it: by the
+        predicate registered in :attr:`where` for that text (an unregistered condition holds for
+        every record). One call per request, however many ids."""
+        self.calls["filter_ids"] += 1
+        table = self.records.get(object, {})
+        test = self.where.get(where)
+        return [i for i in dict.fromkeys(ids) if i in table and (test is None or test(table[i]))]
+
     async def upsert(self, object: str, writes: Sequence[Write], *, key_field: str | None = None,
                      priority: Priority = Priority.ORDER) -> list[WriteResult]:
         """Create, update, or upsert by ``key_field``; failures come back as values."""

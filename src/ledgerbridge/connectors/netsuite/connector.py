@@ -329,6 +329,21 @@ class NetSuiteConnector:
             ids = await self._find_by_filter(object, field, wanted, priority)
         return await self._get_many(object, list(dict.fromkeys(ids)), fields, priority)
 
+    async def filter_ids(self, object: str, ids: Sequence[str], where: str, *,
+                         priority: Priority = Priority.INTERACTIVE) -> list[str]:
+        """Those of ``ids`` whose records exist and satisfy the SuiteQL condition ``where`` (a link's
+        scope): ``SELECT id FROM <table> WHERE id IN (?, ...) AND (<where>)``, the ids bound as
+        parameters, one query per 1,000 ids."""
+        await self.start()
+        wanted = list(dict.fromkeys(str(i) for i in ids if str(i)))
+        out: list[str] = []
+        for start in range(0, len(wanted), wire.SUITEQL_MAX_IN_LIST):
+            query = wire.find_query(object, "id", wanted[start:start + wire.SUITEQL_MAX_IN_LIST],
+                                    where=where)
+            async for rows in self._all_rows(query, priority):
+                out.extend(row["id"] for row in rows if row.get("id"))
+        return out
+
     async def _find_by_filter(self, object: str, field: str, values: Sequence[str],
                               priority: Priority) -> list[str]:
         ids: list[str] = []

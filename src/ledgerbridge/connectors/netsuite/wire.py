@@ -496,13 +496,15 @@ def deleted_query(record_type: str, since: Watermark | None, *, tz: str = "UTC")
     return Query(sql, tuple(params))
 
 
-def find_query(record_type: str, column: str, values: Sequence[str]) -> Query:
+def find_query(record_type: str, column: str, values: Sequence[str], *,
+               where: str | None = None) -> Query:
     """Ids of records whose ``column`` equals one of ``values`` (at most 1000, §4.1).
 
     Args:
         record_type: REST record type.
         column: REST field name; SuiteQL columns are its lower-case form.
         values: Exact values to match.
+        where: Extra condition in SuiteQL (a link's scope), ANDed in parentheses.
 
     Returns:
         The query (column ``id``).
@@ -523,6 +525,8 @@ def find_query(record_type: str, column: str, values: Sequence[str]) -> Query:
         params.extend(source.params)
     conditions.append(f"{col} IN ({', '.join('?' for _ in values)})")
     params.extend(str(v) for v in values)
+    if where:
+        conditions.append(f"({where})")
     return Query(f"SELECT id FROM {source.table} WHERE {' AND '.join(conditions)} ORDER BY id",
                  tuple(params))
 

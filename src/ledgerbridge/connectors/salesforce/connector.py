@@ -315,6 +315,18 @@ class SalesforceConnector:
             return []
         return await self._read_in(object, "Id", valid, fields, "read_by_ids", priority)
 
+    async def filter_ids(self, object: str, ids: Sequence[str], where: str, *,
+                         priority: Priority = Priority.INTERACTIVE) -> list[str]:
+        """Those of ``ids`` whose records exist and satisfy the SOQL condition ``where`` (a link's
+        scope): ``SELECT Id FROM <object> WHERE Id IN (...) AND (<where>)``, one query per 200 ids."""
+        valid = list(dict.fromkeys(i for i in ids if is_salesforce_id(i)))
+        out: list[str] = []
+        for start in range(0, len(valid), COLLECTION_LIMIT):
+            soql = in_soql(object, ["Id"], "Id", valid[start:start + COLLECTION_LIMIT], where)
+            async for page in self.query_pages(soql, operation="filter_ids", priority=priority):
+                out.extend(str(r["Id"]) for r in page.records if r.get("Id"))
+        return out
+
     async def find(self, object: str, field: str, values: Sequence[str], *,
                    fields: Sequence[str] | None = None,
                    priority: Priority = Priority.INTERACTIVE) -> list[Record]:
