@@ -10,6 +10,9 @@ For each mapped field the merge asks three questions:
    from; the source of a one-way field; otherwise the field's policy — ``owner``, ``newest`` (record
    modification stamps, ties to Salesforce) or ``review`` (parked for a person, baseline kept).
 
+A ``create_only`` field is never written here: its value went out with the create, and whatever
+either side holds since then stays (no write, no conflict).
+
 The merge is pure: it returns the values to write per side and one :class:`FieldDecision` per field
 for the audit log, and never does I/O.
 """
@@ -112,6 +115,9 @@ def merge_pair(mapping: LinkMapping, sf: Record, ns: Record, *, sf_baseline: Map
         forced = (force or {}).get(key)
         if ok_n and ok_s and forced is None:
             decide("in_sync")
+            continue
+        if f.spec.create_only:  # written by the create; whatever either side holds since then stays
+            decide("in_sync", rule="create_only", reason=f"{key} is written only when the record is created")
             continue
         sf_changed = key not in bs or not f.same(vs, base_s)
         ns_changed = key not in bn or not f.same(vn, base_n)

@@ -374,6 +374,10 @@ class LinkMapping:
             by_key[key].put(target, out, value)
         return out
 
+    def _create_only(self, key: str) -> bool:
+        f = self.field(key)
+        return f is not None and f.spec.create_only
+
     def field(self, key: str) -> CompiledField | None:
         """A field by key."""
         for f in self.fields:
@@ -431,9 +435,13 @@ class LinkMapping:
         ctx = ctx or MapContext()
         target_system = other(source_system)
         values = self.map_values(target_system, source, ctx)
+        if target is not None:  # an update: create-only fields are not written
+            values = {k: v for k, v in values.items() if not self._create_only(k)}
         tdata = self.input_of(target, target_system) if target is not None else {}
         rows = []
         for f in self.fields_to(target_system):
+            if f.key not in values:
+                continue
             value = values[f.key]
             current = f.current_on(target_system, tdata) if target is not None else None
             differs = not f.is_satisfied(target_system, tdata, value) if target is not None \

@@ -175,6 +175,10 @@ class FieldMapSpec(_Spec):
     side's path (a plain copy, compiled without an expression engine). ``ref`` translates an id
     through another link; ``value_map`` translates values (Salesforce value → NetSuite value,
     inverted for the other direction); ``transform`` applies a named normaliser.
+
+    ``create_only: true`` writes the value only when the engine creates the record on the target
+    side (a new prospect's status, say); updates never write it, and a later change of it on either
+    side stays where it was made: it is neither copied across nor a conflict.
     """
 
     name: str | None = Field(None, description="stable name for conflict policies and reviews")
@@ -194,6 +198,10 @@ class FieldMapSpec(_Spec):
     conflict: ConflictPolicySpec | None = None
     compare: Literal["exact", "loose"] = Field(
         "loose", description="loose: '' equals null, 1 equals 1.0, trailing spaces ignored")
+    create_only: bool = Field(
+        False, description="true: written only when the engine creates the record on the target side "
+                           "(e.g. a prospect's initial status), never on updates; a later change of it on "
+                           "either side is kept there, not copied across and not a conflict")
 
     @property
     def has_value(self) -> bool:
@@ -247,6 +255,9 @@ class FieldMapSpec(_Spec):
                                  "returns an object with one key per path")
         if self.value_map is not None and (self.to_netsuite or self.to_salesforce or self.has_value):
             raise ValueError("value_map applies to plain path copies; in an expression use $lookup")
+        if self.create_only and self.conflict is not None:
+            raise ValueError("a create_only field is never merged after the create, so it has no "
+                             "conflict policy; remove conflict")
         return self
 
     def path_of(self, system: System) -> str | list[str] | None:
