@@ -350,7 +350,12 @@ def test_lead_to_prospect_qualifies_then_relinks_the_prospect_to_the_converted_a
     acct, contact = converted["accountId"], converted["contactId"]
     summary = sync(config)
     assert summary.ok, summary
-    assert summary.actions == {"update:netsuite": 1, "link": 1, "create:netsuite": 1, "update:salesforce": 2}
+    assert summary.actions == {"update:netsuite": 1, "link": 2, "create:netsuite": 1, "update:salesforce": 2}
+    # the accounts link adopts the prospect by external id, and so does prospect_accounts (from the
+    # customer's side): neither creates a customer, and the prospect keeps its stage
+    assert {(name, o.id, o.reason) for name, link in summary.links.items() for o in link.outcomes
+            if o.action == "link"} == {("accounts", acct, "external_id"),
+                                       ("prospect_accounts", prospect_id, "external_id")}
     # the prospect now belongs to the account: same customer, never a second one
     assert [(c["id"], c["externalid"]) for c in systems.ns_customers()] == [(prospect_id, acct)]
     assert systems.sf_get("Account", acct)["NetSuite_Id__c"] == prospect_id
@@ -469,6 +474,49 @@ def test_lead_to_prospect_qualified_contact_makes_its_account_a_prospect(systems
     assert systems.ns_get("customer", prospect_id)["phone"] == "+1 512 555 0199"
     assert systems.ns_get("contact", systems.sf_get("Contact", peter)["NetSuite_Id__c"])["company"]["id"] == \
         prospect_id
+    assert_second_pass_writes_nothing(systems, config)
+
+
+def test_lead_to_prospect_qualified_contact_of_an_account_whose_customer_exists_links_it_never_a_second(
+        systems: Systems, tmp_path: Path):
+    config = config_for("lead-to-prospect", systems, tmp_path)
+    item = systems.ns_create("serviceSaleItem", {"itemId": "SVC-1", "displayName": "Setup"})
+    # finance keeps Initech as a customer in NetSuite already (first order booked, so at the customer
+    # stage); nobody linked it to the Salesforce account
+    existing = systems.ns_create("customer", {"companyName": "Initech", "subsidiary": {"id": "2"},
+                                              "phone": "+1 512 555 0100"})
+    systems.ns_create("salesOrder", {"entity": {"id": existing}, "subsidiary": {"id": "2"},
+                                     "item": {"items": [{"item": {"id": item}, "quantity": 1, "rate": 500}]}})
+    # and a customer another link created from an account (externalId = the account id)
+    globex = systems.sf_create("Account", {"Name": "Globex Corporation"})
+    created = systems.ns_create("customer", {"companyName": "Globex (HQ)", "subsidiary": {"id": "2"},
+                                             "externalId": globex})
+    initech = systems.sf_create("Account", {"Name": "INITECH", "Phone": "+1 512 555 0199"})
+    bill = systems.sf_create("Contact", {"AccountId": initech, "FirstName": "Bill", "LastName": "Lumbergh",
+                                         "Email": "bill@initech.example", "Lead_Score__c": 80})
+    hank = systems.sf_create("Contact", {"AccountId": globex, "FirstName": "Hank", "LastName": "Scorpio",
+                                         "Email": "hank@globex.example", "Lead_Score__c": 90})
+    summary = sync(config)
+    assert summary.ok, summary
+    assert asyncio.run(services.dlq_list(config)) == []
+    # no customer was created: each account is linked to the customer that was there
+    assert sorted(c["id"] for c in systems.ns_customers()) == sorted([existing, created])
+    assert systems.sf_get("Account", initech)["NetSuite_Id__c"] == existing
+    assert systems.sf_get("Account", globex)["NetSuite_Id__c"] == created
+    customer = systems.ns_get("customer", existing)
+    # the account's values reach the customer; its stage is NetSuite's (create_only), not the prospect's
+    assert (customer["companyName"], customer["phone"], customer["entityStatus"]["id"],
+            customer["searchStage"]) == ("INITECH", "+1 512 555 0199", "13", "Customer")
+    for contact, parent in ((bill, existing), (hank, created)):
+        ns_contact = systems.ns_get("contact", systems.sf_get("Contact", contact)["NetSuite_Id__c"])
+        assert ns_contact["company"]["id"] == parent
+    # the next pass writes nothing; the accounts link adopts Initech (by external id) from now on
+    systems.clear_logs()
+    summary = sync(config)
+    assert summary.ok and summary.actions == {"link": 1}, summary
+    assert [(o.id, o.reason) for o in summary.links["accounts"].outcomes if o.action == "link"] == \
+        [(initech, "external_id")]
+    assert systems.writes() == {"salesforce": 0, "netsuite": 0}
     assert_second_pass_writes_nothing(systems, config)
 
 
