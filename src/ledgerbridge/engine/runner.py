@@ -22,6 +22,7 @@ import copy
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -179,9 +180,38 @@ class EngineHooks:
 
 
 class _RefUnresolved(Exception):
-    def __init__(self, outcome: Outcome, message: str) -> None:
+    def __init__(self, outcome: Outcome, message: str, *, step: Step = Step.REF,
+                 code: str = "PARENT_NOT_SYNCED", req: RefRequest | None = None) -> None:
         super().__init__(message)
         self.outcome = outcome
+        self.step = step
+        self.code = code
+        self.req = req  # the reference that failed
+
+
+_Key = tuple[str, System, str]  # link, side, record id
+
+
+@dataclass
+class _Batch:
+    """The records one ``_process`` call works on, while it prepares them. A record of the batch that
+    a sibling refers to is synced ahead of the batch (written at once when already prepared, else
+    processed on its own) and the batch leaves it out afterwards."""
+
+    link: str
+    system: System
+    ids: frozenset[str]
+    marks: set[_Key]  # the pass's in-progress marks (tells passes apart)
+    works: dict[str, _Work] = field(default_factory=dict)  # prepared, by record id
+    ahead: set[str] = field(default_factory=set)  # being synced ahead right now
+    early: dict[str, RecordOutcome] = field(default_factory=dict)  # synced ahead, by record id
+    open: bool = True  # still preparing (nothing of it written yet)
+
+
+# Per task (side-by-side work has its own): the batches being prepared, outermost first, and the
+# chain of records whose references are being resolved (a parent already in it is a true cycle).
+_BATCHES: ContextVar[tuple[_Batch, ...]] = ContextVar("ledgerbridge_batches", default=())
+_CHAIN: ContextVar[tuple[_Key, ...]] = ContextVar("ledgerbridge_ref_chain", default=())
 
 
 class _Rollback(Exception):
@@ -657,13 +687,17 @@ class Engine:
         """
         store, target = self.store, other(system)
         records = [r for r in records if not self._busy(p, rt, system, r.id)]
+        # A record synced ahead of its own batch (a sibling's parent) is marked and leased by that batch.
+        ahead = {r.id for r in records if (rt.name, system, r.id) in p.in_progress}
         if self.lease_ttl_s is not None:
-            records = [r for r in records if await self._lease(p, rt, system, r)]
+            records = [r for r in records if r.id in ahead or await self._lease(p, rt, system, r)]
         live = [r for r in records if not r.is_deleted]
         gone = [DeletedRecord(r.object, r.id, r.modified_at, r.merged_into) for r in records if r.is_deleted]
         works: list[_Work] = []
         for r in live:
             p.in_progress.add((rt.name, system, r.id))
+        batch = _Batch(rt.name, system, frozenset(r.id for r in live), p.in_progress)
+        batches = _BATCHES.set((*_BATCHES.get(), batch))
         try:
             if not enriched:
                 live = await self._enrich(p, rt, system, live)
@@ -689,6 +723,8 @@ class Engine:
                         raise
             partner_gone: list[DeletedRecord] = []
             for r in live:
+                if r.id in batch.early or r.id in batch.ahead:
+                    continue  # synced ahead of the batch, as the parent of a sibling
                 w = _Work(system, r, xrefs.get(r.id))
                 w.heal = heal
                 w.override = dict((overrides or {}).get(r.id, {}))
@@ -712,26 +748,36 @@ class Engine:
                     partner = partners.get(w.xref.id_of(target)) if w.xref else None
                     await self._prepare(p, rt, w, partner, force_create=force_create)
                 works.append(w)
+                batch.works[r.id] = w
+            batch.open = False
+            works = [w for w in works if w.record.id not in batch.early]
             await self._execute(p, rt, works)
             await self._commit(p, rt, works)
-            finished = self.clock.now()
-            for w in works:
-                assert w.done is not None
-                p.touched.add((rt.name, system, w.record.id))
-                w.done = replace(w.done, changed_at=w.record.modified_at, done_at=finished)
-                p.record(w.done)
-            outcomes = [w.done for w in works if w.done is not None]
+            self._finish(p, rt, works)
+            outcomes = [w.done for w in works if w.done is not None] + list(batch.early.values())
             if gone:
                 outcomes += await self._process_deleted(p, rt, system, gone)
             if partner_gone:
                 outcomes += await self._process_deleted(p, rt, target, partner_gone)
             return outcomes
         finally:
+            _BATCHES.reset(batches)
             for r in live:
-                p.in_progress.discard((rt.name, system, r.id))
+                if r.id not in ahead:
+                    p.in_progress.discard((rt.name, system, r.id))
             if self.lease_ttl_s is not None and not p.dry_run:
                 for r in records:
-                    await store.unlock_record(f"{rt.name}:{system.value}:{r.id}", self.owner)
+                    if r.id not in ahead:
+                        await store.unlock_record(f"{rt.name}:{system.value}:{r.id}", self.owner)
+
+    def _finish(self, p: _Pass, rt: _LinkRuntime, works: Sequence[_Work]) -> None:
+        """Record the outcomes of committed ``works``."""
+        finished = self.clock.now()
+        for w in works:
+            assert w.done is not None
+            p.touched.add((rt.name, w.system, w.record.id))
+            w.done = replace(w.done, changed_at=w.record.modified_at, done_at=finished)
+            p.record(w.done)
 
     async def _enrich(self, p: _Pass, rt: _LinkRuntime, system: System,
                       records: list[Record]) -> list[Record]:
@@ -823,7 +869,21 @@ class Engine:
         return True
 
     def _busy(self, p: _Pass, rt: _LinkRuntime, system: System, id: str) -> bool:
-        return (rt.name, system, id) in p.in_progress
+        """True when other work of this pass has the record in hand (not when this task syncs a
+        record of its own batch ahead of the batch)."""
+        if (rt.name, system, id) not in p.in_progress:
+            return False
+        batch = self._batch_of(p, (rt.name, system, id))
+        return batch is None or not batch.open or id not in batch.ahead
+
+    def _batch_of(self, p: _Pass, key: _Key) -> _Batch | None:
+        """The batch of this task (innermost first) that holds ``key``, if any."""
+        link, system, id = key
+        for batch in reversed(_BATCHES.get()):
+            if batch.marks is p.in_progress and batch.link == link and batch.system is system \
+                    and id in batch.ids:
+                return batch
+        return None
 
     async def _lease(self, p: _Pass, rt: _LinkRuntime, system: System, r: Record) -> bool:
         assert self.lease_ttl_s is not None
@@ -922,7 +982,7 @@ class Engine:
             if exc.outcome is Outcome.WAITING:
                 w.done = RecordOutcome(rt.name, system, r.id, Outcome.WAITING, str(exc))
             else:
-                self._fail(w, Step.REF, "PARENT_NOT_SYNCED", str(exc), dict(r.fields))
+                self._fail(w, exc.step, exc.code, str(exc), dict(r.fields))
         except ExpressionError as exc:
             self._fail(w, Step.MAP, exc.code, str(exc), dict(r.fields))
 
@@ -936,27 +996,110 @@ class Engine:
                              fn: Callable[[MapContext], object], *, allow_unresolved: bool = False) -> None:
         """Evaluate ``fn`` to discover references, resolve them (syncing parents first), and leave
         the resolved ids in ``w.ctx``. A reference through several links that none resolves is left
-        in ``w.ctx.unresolved`` when ``allow_unresolved`` (a preflight check reports it).
+        in ``w.ctx.unresolved`` when ``allow_unresolved`` (a preflight check reports it); otherwise
+        nothing is written for the record (see :meth:`_unresolved`).
 
         Raises:
-            _RefUnresolved: a parent could not be synced.
+            _RefUnresolved: a parent could not be synced, or a reference resolves through no link.
             ExpressionError: a mapping failed.
         """
-        for _ in range(3):
-            w.ctx.missing.clear()
-            fn(w.ctx)
-            if not w.ctx.missing:
-                return
-            await self._resolve_refs(p, w.ctx, sorted(w.ctx.missing, key=lambda q: (q.link, q.id)))
-        fn(w.ctx)
-        if w.ctx.missing:
-            req = sorted(w.ctx.missing, key=lambda q: (q.link, q.id))[0]
-            raise _RefUnresolved(Outcome.DEAD_LETTERED, f"{req.describe()} could not be resolved")
-        if w.ctx.unresolved and not allow_unresolved:
-            req = sorted(w.ctx.unresolved, key=lambda q: (q.link, q.id))[0]
-            raise _RefUnresolved(Outcome.DEAD_LETTERED,
-                                 f"{req.from_system.value} {req.id} is linked through none of "
-                                 f"{', '.join(req.links)}")
+        chain = _CHAIN.set((*_CHAIN.get(), (rt.name, w.system, w.record.id)))
+        try:
+            for _ in range(3):
+                w.ctx.missing.clear()
+                fn(w.ctx)
+                if not w.ctx.missing:
+                    break
+                await self._resolve_refs(p, w.ctx, sorted(w.ctx.missing, key=lambda q: (q.link, q.id)))
+            else:
+                w.ctx.missing.clear()
+                fn(w.ctx)
+                if w.ctx.missing:
+                    req = sorted(w.ctx.missing, key=lambda q: (q.link, q.id))[0]
+                    raise _RefUnresolved(Outcome.DEAD_LETTERED, f"{req.describe()} could not be resolved",
+                                         req=req)
+        except _RefUnresolved as exc:
+            await self._held(rt, w, exc)
+            raise
+        finally:
+            _CHAIN.reset(chain)
+        checks = [c for c in rt.spec.options.preflight if c.check == "items_linked"]
+        # with ``allow_unresolved`` the create's preflight reports what its items_linked checks cover
+        left = [q for q in w.ctx.unresolved if not allow_unresolved or not any(
+            not c.links or set(c.links) & set(q.links) for c in checks)]
+        if left:
+            await self._unresolved(p, rt, w, sorted(left, key=lambda q: (q.links, q.id))[0])
+        if checks and not allow_unresolved and not p.dry_run:
+            await self._close_items_review(rt, w)
+
+    def _owner(self, w: _Work, system: System) -> Record:
+        """The record of ``w``'s pair on ``system`` (the record itself on a create)."""
+        pair = w.sf if system is System.SALESFORCE else w.ns
+        return pair if pair is not None else w.record
+
+    async def _unresolved(self, p: _Pass, rt: _LinkRuntime, w: _Work, req: RefRequest) -> None:
+        """A reference through several links that none resolves (``req``), where no preflight of a
+        create reports it (an update, or a link without a covering ``items_linked``): nothing is
+        written. When the reference goes to NetSuite and the link has an ``items_linked`` check
+        covering it, the record waits in the same preflight review a create gets; otherwise it is a
+        map dead letter (kept on the record that holds the reference: its partner, processed in the
+        same state, waits on that letter instead of opening a second one).
+
+        Raises:
+            _RefUnresolved: always.
+        """
+        checks = [c for c in rt.spec.options.preflight if c.check == "items_linked"
+                  and (not c.links or set(c.links) & set(req.links))]
+        owner = self._owner(w, req.from_system)
+        if checks and req.from_system is System.SALESFORCE:
+            target = System.NETSUITE
+
+            async def read(object: str, ids: Sequence[str]) -> list[Record]:
+                return await p.ports[target].read_by_ids(object, ids)
+
+            ctx = MapContext(unresolved={req})
+            inp = PreflightInput(rt.mapping.input_of(owner, req.from_system), {}, ctx, read,
+                                 lambda link: self.specs[link].object_of(target))
+            reason = await run_preflight(checks, inp)
+            if reason is not None:
+                await self._guard_review(p, rt, req.from_system, owner.id, PREFLIGHT_LABEL + reason)
+                p.link_summary(rt.name).actions["preflight"] += 1
+                raise _RefUnresolved(Outcome.WAITING, f"preflight: {reason}")
+        message = (f"{req.from_system.value} {req.id} is linked through none of {', '.join(req.links)}: "
+                   f"nothing written, as the {other(req.from_system).value} record would lose that reference")
+        exc = _RefUnresolved(Outcome.DEAD_LETTERED, message, step=Step.MAP, code="REF_UNRESOLVED", req=req)
+        await self._held(rt, w, exc)
+        raise exc
+
+    async def _held(self, rt: _LinkRuntime, w: _Work, exc: _RefUnresolved) -> None:
+        """A reference of the partner's side failed as it did when the partner was dead-lettered:
+        this side waits on that letter (its retry reconciles the pair) instead of opening a second.
+
+        Raises:
+            _RefUnresolved: waiting, naming the partner and its letter.
+        """
+        req = exc.req
+        if req is None or exc.outcome is not Outcome.DEAD_LETTERED:
+            return
+        owner = self._owner(w, req.from_system)
+        if owner is w.record:
+            return
+        letter = await self.store.find_dead_letter(rt.name, req.from_system, owner.id)
+        if letter is not None and letter.status is DeadLetterStatus.OPEN and letter.error_code == exc.code:
+            raise _RefUnresolved(Outcome.WAITING, f"held with {req.from_system.value} "
+                                                  f"{rt.spec.object_of(req.from_system)} {owner.id} "
+                                                  f"(dead letter {letter.id}): {exc}")
+
+    async def _close_items_review(self, rt: _LinkRuntime, w: _Work) -> None:
+        """Close the items_linked review an update left open, now that every reference resolves."""
+        owner = self._owner(w, System.SALESFORCE)
+        if owner.object != rt.spec.object_of(System.SALESFORCE):
+            return
+        review = await self.store.find_review(rt.name, System.SALESFORCE, owner.id)
+        if review is not None and review.status is ReviewStatus.OPEN and is_guard_review(review) \
+                and review.label.startswith(PREFLIGHT_LABEL + "items_linked:"):
+            await self.store.put_review(replace(review, status=ReviewStatus.LINKED,
+                                                resolved_at=self.clock.now()))
 
     async def _resolve_refs(self, p: _Pass, ctx: MapContext, requests: Sequence[RefRequest]) -> None:
         for req in requests:
@@ -971,10 +1114,16 @@ class Engine:
             if x is None:
                 outcome = None
                 for name in req.links:
-                    if (name, req.from_system, req.id) in p.in_progress:
-                        raise _RefUnresolved(Outcome.DEAD_LETTERED,
-                                             f"{name} {req.from_system.value} {req.id} refers back to a "
-                                             "record being synced (a reference cycle)")
+                    key = (name, req.from_system, req.id)
+                    chain = _CHAIN.get()
+                    if key in chain:
+                        cycle = " -> ".join(f"{k[0]} {k[1].value} {k[2]}"
+                                            for k in (*chain[chain.index(key):], key))
+                        raise _RefUnresolved(Outcome.DEAD_LETTERED, f"reference cycle: {cycle}")
+                    if key in p.in_progress and self._batch_of(p, key) is None:
+                        outcome = RecordOutcome(name, req.from_system, req.id, Outcome.WAITING,
+                                                "other work of this pass is syncing it")
+                        continue
                     outcome = await self._sync_parent(p, name, req)
                     x, via = await self.store.get_xref(name, req.from_system, req.id), name
                     if x is not None:
@@ -987,19 +1136,52 @@ class Engine:
                     why = outcome.reason if outcome else "it does not exist"
                     raise _RefUnresolved(
                         Outcome.WAITING if state is Outcome.WAITING else Outcome.DEAD_LETTERED,
-                        f"parent {req.link} {req.from_system.value} {req.id} is not synced: {why}")
+                        f"parent {req.link} {req.from_system.value} {req.id} is not synced: {why}", req=req)
             ctx.refs[req] = x.id_of(other(req.from_system))
             ctx.via[req] = via
 
     async def _sync_parent(self, p: _Pass, link: str, req: RefRequest) -> RecordOutcome | None:
+        """Sync the parent ``req`` names through ``link`` now. A parent in a batch of this task that
+        is still being prepared (the child's sibling) is synced ahead of that batch: written at once
+        when already prepared, else processed on its own; the batch then leaves it out."""
         rt = self.links[link]
+        batch = self._batch_of(p, (link, req.from_system, req.id))
+        if batch is not None:
+            if req.id in batch.early:
+                return batch.early[req.id]
+            w = batch.works.get(req.id)
+            if w is not None:
+                if batch.open:
+                    await self._execute(p, rt, [w])
+                    await self._commit(p, rt, [w])
+                    self._finish(p, rt, [w])
+                    assert w.done is not None
+                    batch.early[req.id] = w.done
+                return w.done
+            if not batch.open:
+                return None
+        lock = f"{link}:{req.from_system.value}:{req.id}"
+        if batch is None and self.lease_ttl_s is not None and not await self.store.try_lock_record(
+                lock, self.owner, now=self.clock.now(), ttl_s=self.lease_ttl_s):
+            return RecordOutcome(link, req.from_system, req.id, Outcome.WAITING, "leased by another worker")
         port = p.ports[req.from_system]
         found = await port.read_by_ids(rt.spec.object_of(req.from_system), [req.id],
                                        fields=rt.mapping.read_fields(req.from_system))
         if not found:
+            if batch is None and self.lease_ttl_s is not None and not p.dry_run:
+                await self.store.unlock_record(lock, self.owner)
             return None
-        outcomes = await self._process(p, rt, req.from_system, found)
-        return outcomes[0] if outcomes else None
+        if batch is not None:
+            batch.ahead.add(req.id)
+        try:
+            outcomes = await self._process(p, rt, req.from_system, found)
+        finally:
+            if batch is not None:
+                batch.ahead.discard(req.id)
+        outcome = next((o for o in outcomes if o.id == req.id), None)
+        if batch is not None and outcome is not None:
+            batch.early[req.id] = outcome
+        return outcome
 
     async def _preflight(self, p: _Pass, rt: _LinkRuntime, w: _Work) -> None:
         """Run the link's preflight checks on a create; a failure parks the record as a review."""
@@ -1205,7 +1387,9 @@ class Engine:
                                     w.ns.id if w.ns else (r.id if system is System.NETSUITE else None),
                                     p.run_id, **kw))
 
-        if w.sf is None or w.ns is None:  # create failed, or nothing to pair
+        # A create failed, nothing to pair, or a pair failed before its merge (mapping, references):
+        # nothing was written, and the baselines stay as they were, so the change is still pending.
+        if w.sf is None or w.ns is None or (w.failed and w.merge is None and not w.created):
             error = next(iter(w.failed.values()), None)
             if error is not None:
                 await self._dead_letter(p, rt, w, error)
