@@ -155,3 +155,26 @@ async def test_online_check_reports_unknown_and_read_only_fields():
     assert any("Email__c is read-only" in t for t in text), text
     assert any("NetSuite_Id__c is not marked External ID" in t for t in text), text
     assert all("companyName" not in t for t in text)
+
+
+async def test_a_full_trigger_rereads_every_record_and_the_others_only_changes():
+    spec = copy.deepcopy(ACCOUNTS)
+    spec["triggers"] = [{"interval": "5m"}, {"interval": "15m", "full": True}]
+    spec["options"] = {"overlap_s": 0}
+    w = world({"accounts": spec})
+    for n in range(3):
+        w.sf.create("Account", {"Name": f"Acme {n}"})
+    summaries = []
+    sched = Scheduler(w.engine, on_summary=summaries.append)
+    await sched.run(max_passes=5)  # t0 (full and 5m), t5, t10, t15 (full), t20
+    seen = [len({o.id for o in s.links["accounts"].outcomes if o.system is System.SALESFORCE})
+            for s in summaries]
+    assert seen[0] == 3 and seen[3] == 3, seen
+    assert seen[2] < 3 and seen[4] < 3, seen  # incremental passes read from the watermark only
+    assert len(w.ns.all("customer")) == 3
+
+
+def test_full_goes_with_interval_or_cron_not_push():
+    assert TriggerSpec(cron="0 2 * * *", full=True).full
+    with pytest.raises(ValueError, match="full: true goes with an interval or cron"):
+        TriggerSpec(push=True, full=True)

@@ -14,7 +14,7 @@ from typing import TypeVar, cast
 REDACTED = "***"
 
 _SECRET_KEY = re.compile(
-    r"(pass(word)?|secret|token|authorization|signature|assertion|api[_-]?key|private[_-]?key|"
+    r"(pass(?!es|ed|ing|age|ive)|secret|token|authorization|signature|assertion|api[_-]?key|private[_-]?key|"
     r"session[_-]?id|cookie|credential)",
     re.IGNORECASE,
 )

@@ -1,13 +1,15 @@
 """The long-running loop: link triggers (interval, cron), pushed changes, graceful stop (layer ``engine``).
 
-Each link with triggers gets a next-due time: ``interval`` triggers fire at start and then every
+Each trigger of a link keeps its own schedule: ``interval`` triggers fire at start and then every
 interval (measured from the scheduled time, so passes do not drift); ``cron`` triggers fire at their
-next matching minute (UTC). ``push`` triggers are served by the intake, so a link whose only
-triggers are push polls at the default interval (the safety net). Due links run together in one
-pass, parents first; :meth:`Scheduler.run_soon` makes links due now (a catch-up). Between passes the loop
-works off the intake (pushed ids) and sleeps on the injected clock until the next due time, waking
-early on :meth:`Scheduler.stop` or when a change is pushed. ``stop()`` is graceful: the pass in
-progress finishes and its state is committed before :meth:`Scheduler.run` returns.
+next matching minute (UTC). A link is due at its earliest firing; a firing of a ``full: true``
+trigger first moves the link's change feeds back to the beginning, so that pass re-reads every
+record in scope. ``push`` triggers are served by the intake, so a link whose only triggers are push
+polls at the default interval (the safety net). Due links run together in one pass, parents first;
+:meth:`Scheduler.run_soon` makes links due now (a catch-up). Between passes the loop works off the
+intake (pushed ids) and sleeps on the injected clock until the next due time, waking early on
+:meth:`Scheduler.stop` or when a change is pushed. ``stop()`` is graceful: the pass in progress
+finishes and its state is committed before :meth:`Scheduler.run` returns.
 """
 
 from __future__ import annotations
@@ -15,15 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from ledgerbridge.core.ports import Clock
+from ledgerbridge.core.records import System, Watermark
 from ledgerbridge.engine import events
-from ledgerbridge.engine.runner import Engine, SyncSummary
+from ledgerbridge.engine.runner import CHANGES, Engine, SyncSummary
 from ledgerbridge.flows.cron import CronSchedule
 from ledgerbridge.flows.spec import TriggerSpec
 
 __all__ = ["Scheduler", "next_fire"]
+
+_BEGINNING = Watermark(datetime(1970, 1, 1, tzinfo=UTC))
 
 
 def next_fire(trigger: TriggerSpec, after: datetime) -> datetime:
@@ -58,6 +63,8 @@ class Scheduler:
         self._wake = asyncio.Event()
         self.n_passes = 0
         self.next_due: dict[str, datetime] = {}
+        self.full_due: set[str] = set()  # links whose next due firing is a full pass
+        self._fires: dict[str, list[tuple[datetime, bool]]] = {}  # per link: each trigger's (next, full)
 
     def stop(self) -> None:
         """Ask the loop to end after the pass in progress (safe from a signal handler)."""
@@ -85,28 +92,54 @@ class Scheduler:
             return [TriggerSpec(interval=self.default_interval_s)]
         return []
 
+    def _due(self, name: str) -> None:
+        """``next_due`` is the earliest of the link's trigger firings; a full one at that time wins."""
+        fires = self._fires.get(name, [])
+        if not fires:
+            self.next_due.pop(name, None)
+            self.full_due.discard(name)
+            return
+        first = min(at for at, _ in fires)
+        self.next_due[name] = first
+        if any(full for at, full in fires if at == first):
+            self.full_due.add(name)
+        else:
+            self.full_due.discard(name)
+
     def _schedule(self, now: datetime) -> None:
         for name in self.engine.order():
-            for t in self._triggers(name):
-                first = now if t.interval is not None else next_fire(t, now)
-                current = self.next_due.get(name)
-                if current is None or first < current:
-                    self.next_due[name] = first
+            if name in self._fires:
+                continue
+            asked = self.next_due.get(name)  # run_soon before the loop started
+            self._fires[name] = [(now if t.interval is not None else next_fire(t, now), t.full)
+                                 for t in self._triggers(name)]
+            self._due(name)
+            if asked is not None and (name not in self.next_due or asked < self.next_due[name]):
+                self.next_due[name] = asked
+                self.full_due.discard(name)
 
     def _reschedule(self, name: str, scheduled: datetime, now: datetime) -> None:
-        times = []
-        for t in self._triggers(name):
-            if t.interval is not None:
-                nxt = scheduled + timedelta(seconds=t.interval)
-                while nxt <= now:
-                    nxt += timedelta(seconds=t.interval)
-                times.append(nxt)
-            else:
-                times.append(next_fire(t, now))
-        if times:
-            self.next_due[name] = min(times)
-        else:
-            self.next_due.pop(name, None)
+        """Move on every trigger of ``name`` that has fired by ``scheduled`` (each keeps its own
+        schedule, so a 15-minute trigger fires every 15 minutes next to a 5-minute one)."""
+        fires: list[tuple[datetime, bool]] = []
+        for t, (at, full) in zip(self._triggers(name), self._fires.get(name, []), strict=False):
+            if at <= scheduled:
+                if t.interval is not None:
+                    at += timedelta(seconds=t.interval)
+                    while at <= now:
+                        at += timedelta(seconds=t.interval)
+                else:
+                    at = next_fire(t, now)
+            fires.append((at, full))
+        self._fires[name] = fires
+        self._due(name)
+
+    async def _rewind(self, names: list[str]) -> None:
+        """Move the change feeds of ``names`` back to the beginning (a full pass follows)."""
+        async with self.engine.store.transaction():
+            for name in names:
+                for system in System:
+                    await self.engine.store.set_watermark(name, system, CHANGES, _BEGINNING)
 
     async def run(self, *, max_passes: int | None = None) -> None:
         """Loop until :meth:`stop` (or ``max_passes`` passes, for tests and one-shot runs)."""
@@ -117,8 +150,11 @@ class Scheduler:
             now = self.clock.now()
             due = [n for n, t in self.next_due.items() if t <= now]
             if due:
-                events.log(events.SCHEDULER_TICK, links=due, at=now.isoformat())
+                full = [n for n in due if n in self.full_due]
+                events.log(events.SCHEDULER_TICK, links=due, at=now.isoformat(), full=full)
                 scheduled = {n: self.next_due[n] for n in due}
+                if full:
+                    await self._rewind(full)
                 await self._guard(self.engine.sync(due))
                 self.n_passes += 1
                 after = self.clock.now()

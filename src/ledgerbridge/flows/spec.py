@@ -384,7 +384,9 @@ class TriggerSpec(_Spec):
     """When a link runs: every ``interval``, on a ``cron`` schedule (UTC), or on ``push``.
 
     Each trigger has exactly one of the three keys; a link lists as many as it needs and they
-    combine (``triggers: [{push: true}, {interval: 15m}]``). ``push: true`` means "as soon as a
+    combine (``triggers: [{push: true}, {interval: 15m}]``). ``full: true`` on an interval or cron
+    trigger makes its passes re-read every record instead of changes since the last pass
+    (``{cron: "0 2 * * *", full: true}``: a nightly full pass). ``push: true`` means "as soon as a
     system reports a change": Salesforce Change Data Capture over the Pub/Sub API and the NetSuite
     User Event script's webhook (see the ``realtime`` section of the configuration). A link with
     push and no interval or cron still polls at ``realtime.safety_net_interval``. A link without
@@ -396,6 +398,10 @@ class TriggerSpec(_Spec):
     cron: str | None = Field(None, description="minute hour day-of-month month day-of-week")
     push: Literal[True] | None = Field(
         None, description="true: run on changes pushed by the systems (CDC, NetSuite webhook)")
+    full: bool = Field(
+        False, description="with interval or cron: re-read every record in scope, not only changes "
+                           "(for values a system changes without touching the record's modification "
+                           "date, e.g. a NetSuite customer's balance)")
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -420,6 +426,8 @@ class TriggerSpec(_Spec):
     def _one(self) -> TriggerSpec:
         if sum(v is not None for v in (self.interval, self.cron, self.push)) != 1:
             raise ValueError("a trigger has exactly one of interval, cron and push (push: true)")
+        if self.full and self.push is not None:
+            raise ValueError("full: true goes with an interval or cron trigger, not with push")
         return self
 
 

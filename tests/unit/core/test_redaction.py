@@ -59,3 +59,12 @@ def test_json_logs_are_redacted_end_to_end() -> None:
     line = json.loads(stream.getvalue().strip().splitlines()[-1])
     assert line["event"] == "auth.token.requested" and line["flow"] == "accounts"
     assert "cs-123" not in stream.getvalue() and "hunter2" not in stream.getvalue()
+
+
+def test_words_that_merely_start_with_pass_are_not_secrets() -> None:
+    from ledgerbridge.core.redaction import is_secret_key
+
+    for key in ("password", "smtp_password", "passwordFile", "passwd", "passphrase", "pass", "db_pass"):
+        assert is_secret_key(key), key
+    for key in ("passes", "passed", "passing", "passage", "passive", "n_passes"):
+        assert not is_secret_key(key), key
