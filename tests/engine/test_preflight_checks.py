@@ -141,3 +141,11 @@ async def test_checks_of_one_order_read_the_customer_once() -> None:
     reads = customer(creditLimit=1000, balance=0, subsidiary={"id": "1"})
     assert await check(reads, order(10), "subsidiary", "credit_limit") is None
     assert reads.calls == [("customer", ("7",))]
+
+
+async def test_an_order_without_lines_says_so_instead_of_comparing_totals() -> None:
+    reads = NetSuiteReads()
+    for payload in ({"entity": {"id": "7"}}, {"entity": {"id": "7"}, "item": {"items": []}}):
+        reason = await check(reads, payload, "lines_total")
+        assert reason == ("lines_total: there are no lines (item is empty): add the products to the record, "
+                          "then retry"), reason

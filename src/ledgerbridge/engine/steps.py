@@ -153,8 +153,12 @@ def line_amounts(lines: Sequence[JsonValue], discount_items: Collection[str] = (
 
 
 def _lines_total(check: PreflightSpec, inp: PreflightInput) -> str | None:
+    lines = _items(Path(check.lines).get(inp.payload))
+    if not lines:
+        return (f"there are no lines ({check.lines} is empty): add the products to the record, "
+                "then retry")
     try:
-        total = round(sum(line_amounts(_items(Path(check.lines).get(inp.payload)), check.discount_items)), 2)
+        total = round(sum(line_amounts(lines, check.discount_items)), 2)
     except ValueError as exc:
         return str(exc)
     expected = Path(check.total).get(inp.source)
