@@ -147,5 +147,5 @@ async def test_an_order_without_lines_says_so_instead_of_comparing_totals() -> N
     reads = NetSuiteReads()
     for payload in ({"entity": {"id": "7"}}, {"entity": {"id": "7"}, "item": {"items": []}}):
         reason = await check(reads, payload, "lines_total")
-        assert reason == ("lines_total: there are no lines (item is empty): add the products to the record, "
-                          "then retry"), reason
+        assert reason == ("lines_total: there are no lines (item.items is empty): add the products "
+                          "to the record, then retry"), reason
