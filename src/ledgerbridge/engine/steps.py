@@ -183,14 +183,22 @@ def _items_linked(check: PreflightSpec, inp: PreflightInput) -> str | None:
     return None
 
 
-async def _subsidiary(check: PreflightSpec, inp: PreflightInput) -> str | None:
+async def _order_customer(inp: PreflightInput) -> tuple[str, Mapping[str, JsonValue]] | str:
+    """The order's customer id and record, or the reason there is none."""
     entity = _id(inp.payload.get("entity"))
     if entity is None:
         return "the order has no customer (entity)"
     found = await inp.read("customer", [entity])
     if not found:
         return f"customer {entity} does not exist in NetSuite"
-    customer = found[0].fields
+    return entity, found[0].fields
+
+
+async def _subsidiary(check: PreflightSpec, inp: PreflightInput) -> str | None:
+    got = await _order_customer(inp)
+    if isinstance(got, str):
+        return got
+    entity, customer = got
     customer_sub = _id(customer.get("subsidiary"))
     subsidiary = _id(inp.payload.get("subsidiary")) or customer_sub
     if customer_sub is not None and subsidiary != customer_sub:
@@ -237,13 +245,10 @@ def _money(value: float) -> str:
 
 
 async def _credit_limit(check: PreflightSpec, inp: PreflightInput) -> str | None:
-    entity = _id(inp.payload.get("entity"))
-    if entity is None:
-        return "the order has no customer (entity)"
-    found = await inp.read("customer", [entity])
-    if not found:
-        return f"customer {entity} does not exist in NetSuite"
-    customer = found[0].fields
+    got = await _order_customer(inp)
+    if isinstance(got, str):
+        return got
+    entity, customer = got
     name = customer.get("companyName") or customer.get("entityId") or entity
     override = _enum(customer.get("creditHoldOverride")) or "AUTO"
     if override == "OFF":
