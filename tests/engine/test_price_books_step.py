@@ -387,3 +387,17 @@ def test_the_schema_documents_price_books() -> None:
     assert all(
         props[k].get("description") for k in ("links", "base_level", "levels", "book_name", "currency")
     )
+
+
+def test_when_every_quantity_break_goes_the_schedule_the_step_made_goes_too() -> None:
+    w = setup()
+    a = item(w, "A", [row(USD, "1", 100), row(USD, "1", 95, 10)])
+    run(w)
+    [ours] = w.sf.all("SBQQ__DiscountSchedule__c")
+    product = str(ours.fields["SBQQ__Product__c"])
+    w.sf.create("SBQQ__DiscountSchedule__c", {"Name": "Partner volume deal", "SBQQ__Product__c": product})
+    w.ns.edit("inventoryItem", a, price={"items": [row(USD, "1", 100)]})
+    report = run(w)
+    assert report.failures == [] and report.writes["delete:SBQQ__DiscountSchedule__c"] == 1
+    assert [r.fields["Name"] for r in w.sf.all("SBQQ__DiscountSchedule__c")] == ["Partner volume deal"]
+    assert run(w).n_writes == 0  # nothing of ours is left to delete

@@ -595,10 +595,13 @@ class PriceBookStep:
     async def _schedules(self, ctx: _Context, items: list[_Item], report: PriceBookReport) -> None:
         cur_id = next((cid for cid, iso in ctx.iso.items() if iso == ctx.default_iso), None)
         plans: dict[str, tuple[_Item, list[tuple[float, float | None, float]]]] = {}
+        unbroken: dict[str, _Item] = {}  # product -> item without quantity breaks (any schedule of ours goes)
         for it in items:
             rows = [r for r in it.rows if r.level == self.spec.base_level and r.currency == cur_id]
             base = next((r.price for r in rows if r.quantity == 0), None)
             if not any(r.quantity > 0 for r in rows):
+                if it.ref.product_id is not None:
+                    unbroken[it.ref.product_id] = it
                 continue
             if not base:
                 it.failures.append(f"quantity breaks of {it.label} need a base price above 0 in "
@@ -606,12 +609,28 @@ class PriceBookStep:
                 continue
             assert it.ref.product_id is not None
             plans[it.ref.product_id] = (it, discount_tiers(rows, base))
-        if not plans:
+        if not plans and not unbroken:
             return
-        found = await self.sf.find(SCHEDULE, "SBQQ__Product__c", sorted(plans), fields=_SCHEDULE_FIELDS)
+        found = await self.sf.find(SCHEDULE, "SBQQ__Product__c", sorted({*plans, *unbroken}),
+                                   fields=_SCHEDULE_FIELDS)
         candidates: defaultdict[str, list[Record]] = defaultdict(list)
         for r in found:
             candidates[str(r.fields.get("SBQQ__Product__c"))].append(r)
+        # An item whose quantity breaks are all gone: the schedule this step made for it goes (its
+        # tiers with it); schedules a person made under another name are left alone.
+        stale = [(r.id, it) for product, it in sorted(unbroken.items()) for r in candidates.get(product, [])
+                 if r.fields.get("Name") == self._schedule_name(it)]
+        if stale:
+            results = await self.sf.delete(SCHEDULE, [d for d, _ in stale])
+            for (sched_id, it), result in zip(stale, results, strict=True):
+                if result.ok:
+                    report.writes[f"delete:{SCHEDULE}"] += 1
+                    it.done[f"delete discount schedule {sched_id}"] += 1
+                else:
+                    it.failures.append(f"delete discount schedule {sched_id} of {it.label}: Salesforce "
+                                       f"refused: {_error_text(result)}")
+        if not plans:
+            return
         schedules: dict[str, Record] = {}  # product -> its schedule: the one named ours, else the oldest
         for product, rs in candidates.items():
             if product in plans:
