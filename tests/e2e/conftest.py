@@ -23,6 +23,7 @@ import httpx2
 import pytest
 
 from ledgerbridge.app.config import load_config_text
+from ledgerbridge.app.templates import render
 from ledgerbridge.flows.config import LedgerBridgeConfig
 from ledgerbridge_sandbox.netsuite.testing import NetSuiteSandbox
 from ledgerbridge_sandbox.salesforce.config import SalesforceSandboxConfig
@@ -163,6 +164,16 @@ class Systems:
     def config(self, links: str, tmp_path: Path) -> LedgerBridgeConfig:
         text = connections_yaml(self.sf.info, self.ns.info, f"sqlite:///{tmp_path / 'state.db'}") + links
         return load_config_text(text, env={}).config
+
+    def template_text(self, name: str, tmp_path: Path, *, also: tuple[str, ...] = ()) -> str:
+        """The template ``name`` as ``ledgerbridge init --template NAME --sandbox`` writes it, on
+        these sandboxes' ports, with a fresh SQLite state store under ``tmp_path``."""
+        return render(name, sandbox=True, salesforce_url=self.sf.url, netsuite_url=self.ns.url,
+                      state_url=f"sqlite:///{tmp_path / 'state.db'}", also=also)
+
+    def template(self, name: str, tmp_path: Path, *, also: tuple[str, ...] = ()) -> LedgerBridgeConfig:
+        """:meth:`template_text`, loaded."""
+        return load_config_text(self.template_text(name, tmp_path, also=also), env={}).config
 
 
 @pytest.fixture(scope="session")

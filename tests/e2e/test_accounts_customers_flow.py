@@ -17,17 +17,13 @@ import pytest
 pytest.importorskip("ledgerbridge_sandbox.netsuite.seed", reason="the NetSuite sandbox is not complete")
 
 from ledgerbridge.app import services
-from ledgerbridge.app.config import load_config_text
-from ledgerbridge.app.templates import render
 from ledgerbridge.flows.config import LedgerBridgeConfig
 
 from .conftest import Systems
 
 
 def config_for(systems: Systems, tmp_path: Path) -> LedgerBridgeConfig:
-    text = render("accounts-customers", sandbox=True, salesforce_url=systems.sf.url,
-                  netsuite_url=systems.ns.url, state_url=f"sqlite:///{tmp_path / 'state.db'}")
-    return load_config_text(text, env={}).config
+    return systems.template("accounts-customers", tmp_path)
 
 
 def sync(config: LedgerBridgeConfig) -> services.SyncSummary:

@@ -19,7 +19,6 @@ pytest.importorskip("ledgerbridge_sandbox.netsuite.seed", reason="the NetSuite s
 
 from ledgerbridge.app import services
 from ledgerbridge.app.config import load_config_text
-from ledgerbridge.app.templates import render
 from ledgerbridge.app.wiring import open_runtime
 from ledgerbridge.core.records import System, Watermark
 from ledgerbridge.flows.config import LedgerBridgeConfig
@@ -30,9 +29,7 @@ FIELDS = ("Last_Payment_Date__c", "Last_Payment_Amount__c")
 
 
 def invoice_status(systems: Systems, tmp_path: Path) -> LedgerBridgeConfig:
-    text = render("invoice-status", sandbox=True, salesforce_url=systems.sf.url, netsuite_url=systems.ns.url,
-                  state_url=f"sqlite:///{tmp_path / 'state.db'}")
-    return load_config_text(text, env={}).config
+    return systems.template("invoice-status", tmp_path)
 
 
 def sync(config: LedgerBridgeConfig, *, full: bool = False) -> services.SyncSummary:
@@ -137,8 +134,7 @@ def test_online_validation_runs_the_enrich_query_against_netsuite(systems: Syste
     config = invoice_status(systems, tmp_path)
     assert asyncio.run(services.check_online(config)) == []
     # a query naming a column NetSuite does not have is reported with its place in the file
-    text = render("invoice-status", sandbox=True, salesforce_url=systems.sf.url, netsuite_url=systems.ns.url,
-                  state_url=f"sqlite:///{tmp_path / 'state.db'}")
+    text = systems.template_text("invoice-status", tmp_path)
     text = text.replace("t.foreigntotal", "t.foreignamountremaining")
     broken = load_config_text(text, env={}).config
     problems = asyncio.run(services.check_online(broken))

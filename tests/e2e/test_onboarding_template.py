@@ -8,15 +8,12 @@ from pathlib import Path
 
 from ledgerbridge.app import services
 from ledgerbridge.app.config import load_config_text
-from ledgerbridge.app.templates import render
 
 from .conftest import Systems
 
 
 def test_a_won_deals_new_customer_gets_one_task_for_its_cs_owner(systems: Systems, tmp_path: Path) -> None:
-    text = render("customer-onboarding", sandbox=True, salesforce_url=systems.sf.url,
-                  netsuite_url=systems.ns.url, state_url=f"sqlite:///{tmp_path / 'state.db'}")
-    config = load_config_text(text, env={}).config
+    config = systems.template("customer-onboarding", tmp_path)
     [owner] = systems.sf_query("SELECT Id FROM User LIMIT 1")
     won = systems.sf_create("Account", {"Name": "Won Corp", "Website": "https://won.example",
                                         "Customer_Success_Owner__c": owner["Id"]})
@@ -38,8 +35,7 @@ def test_a_won_deals_new_customer_gets_one_task_for_its_cs_owner(systems: System
 
 def test_without_an_owner_on_the_account_the_task_goes_to_the_first_active_user_of_the_role(
         systems: Systems, tmp_path: Path) -> None:
-    text = render("customer-onboarding", sandbox=True, salesforce_url=systems.sf.url,
-                  netsuite_url=systems.ns.url, state_url=f"sqlite:///{tmp_path / 'state.db'}")
+    text = systems.template_text("customer-onboarding", tmp_path)
     assert "role: Customer Success" in text
     config = load_config_text(text, env={}).config
     [profile] = systems.sf_query("SELECT Id FROM Profile LIMIT 1")

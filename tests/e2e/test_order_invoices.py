@@ -16,8 +16,6 @@ import pytest
 pytest.importorskip("ledgerbridge_sandbox.netsuite.seed", reason="the NetSuite sandbox is not complete")
 
 from ledgerbridge.app import services
-from ledgerbridge.app.config import load_config_text
-from ledgerbridge.app.templates import render
 from ledgerbridge.flows.config import LedgerBridgeConfig
 
 from .conftest import Systems
@@ -29,9 +27,7 @@ INVOICE_FIELDS = ("Invoice_Number__c", "Invoice_Status__c", "Amount_Paid__c", "A
 
 def config_for(systems: Systems, tmp_path: Path) -> LedgerBridgeConfig:
     """quote-to-cash (with the templates it requires) plus invoice-status, on these sandboxes."""
-    text = render("quote-to-cash", sandbox=True, salesforce_url=systems.sf.url, netsuite_url=systems.ns.url,
-                  state_url=f"sqlite:///{tmp_path / 'state.db'}", also=("invoice-status",))
-    return load_config_text(text, env={}).config
+    return systems.template("quote-to-cash", tmp_path, also=("invoice-status",))
 
 
 def sync(config: LedgerBridgeConfig, *, full: bool = False) -> services.SyncSummary:

@@ -14,8 +14,6 @@ import pytest
 pytest.importorskip("ledgerbridge_sandbox.netsuite.seed", reason="the NetSuite sandbox is not complete")
 
 from ledgerbridge.app import services
-from ledgerbridge.app.config import load_config_text
-from ledgerbridge.app.templates import render
 from ledgerbridge.engine.steps import guard_reason
 from ledgerbridge.flows.config import LedgerBridgeConfig
 
@@ -23,9 +21,7 @@ from .conftest import Systems
 
 
 def pipeline_config(systems: Systems, tmp_path: Path) -> LedgerBridgeConfig:
-    text = render("pipeline-forecast", sandbox=True, salesforce_url=systems.sf.url,
-                  netsuite_url=systems.ns.url, state_url=f"sqlite:///{tmp_path / 'state.db'}")
-    return load_config_text(text, env={}).config
+    return systems.template("pipeline-forecast", tmp_path)
 
 
 def sync(config: LedgerBridgeConfig) -> services.SyncSummary:

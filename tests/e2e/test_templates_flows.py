@@ -19,8 +19,6 @@ import pytest
 pytest.importorskip("ledgerbridge_sandbox.netsuite.seed", reason="the NetSuite sandbox is not complete")
 
 from ledgerbridge.app import services
-from ledgerbridge.app.config import load_config_text
-from ledgerbridge.app.templates import render
 from ledgerbridge.engine.steps import guard_reason
 from ledgerbridge.flows.config import LedgerBridgeConfig
 from ledgerbridge_sandbox.salesforce.config import SalesforceSandboxConfig
@@ -31,9 +29,7 @@ from .conftest import Systems
 
 def config_for(name: str, systems: Systems, tmp_path: Path) -> LedgerBridgeConfig:
     """The template ``name`` as ``ledgerbridge init --template NAME --sandbox`` writes it, on these ports."""
-    text = render(name, sandbox=True, salesforce_url=systems.sf.url, netsuite_url=systems.ns.url,
-                  state_url=f"sqlite:///{tmp_path / 'state.db'}")
-    return load_config_text(text, env={}).config
+    return systems.template(name, tmp_path)
 
 
 def sync(config: LedgerBridgeConfig, *, full: bool = False) -> services.SyncSummary:
