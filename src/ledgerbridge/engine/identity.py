@@ -4,7 +4,11 @@ Order, per DESIGN §2: external id (either side carrying the other's id), then e
 (email, web domain, E.164 phone, tax id, ...), then a fuzzy score on name and address (rapidfuzz).
 At or above the auto threshold the records link; between the review and auto thresholds a person
 decides (match review queue); below it the engine creates. Two candidates at or above auto, or two
-records sharing an exact key, also go to review: the engine never guesses between equals.
+records sharing an exact key, also go to review: the engine never guesses between equals. That holds
+on both sides: an exact key links only when it is unique among the unlinked records of the record's
+own side too (two accounts sharing a switchboard phone do not both own the one customer that has it);
+a key shared there links nothing by itself, later rules (other keys, the fuzzy name) may still link,
+and when none does the key's candidate goes to review rather than a create.
 
 Exact keys and fuzzy scores are computed against a :class:`CandidateIndex` of the other side, built
 once per pass from a full read of the link's scope (lazily: only when some record needs it).
@@ -222,6 +226,7 @@ class Matcher:
         target = other(system)
         idx = await self.index(target)
         data = self.mapping.input_of(record, system)
+        held: list[MatchCandidate] = []  # unique on the target, but shared on the record's side
         for key in spec.keys:
             path = key.salesforce if system is System.SALESFORCE else key.netsuite
             value = _norm(key, Path(path).get(data))
@@ -231,12 +236,35 @@ class Matcher:
                    if await self._is_free(target, i)]
             if len(ids) == 1:
                 rule = f"key:{key.key}"
-                return MatchResult("linked", idx.records[ids[0]], (MatchCandidate(ids[0], 100.0, rule),),
-                                   rule, 100.0)
+                twins = await self._sharing(system, key, value, record.id)
+                if not twins:
+                    return MatchResult("linked", idx.records[ids[0]], (MatchCandidate(ids[0], 100.0, rule),),
+                                       rule, 100.0)
+                if all(c.id != ids[0] for c in held):
+                    held.append(MatchCandidate(
+                        ids[0], 100.0, rule, label=idx.names.get(ids[0], ""),
+                        details={"shared_with": [f"{system.value} {t}" for t in twins[:5]]}))
+                continue
             if len(ids) > 1:
                 return MatchResult("review", None, tuple(
                     MatchCandidate(i, 100.0, f"key:{key.key}", label=idx.names.get(i, ""))
                     for i in ids[:10]), f"key:{key.key}", 100.0)
+        result = await self._fuzzy_match(system, target, idx, data)
+        if not held or result.kind == "linked":
+            return result
+        cands = held + [c for c in result.candidates if all(c.id != h.id for h in held)]
+        return MatchResult("review", None, tuple(cands[:10]), held[0].rule, 100.0)
+
+    async def _sharing(self, system: System, key: MatchKeySpec, value: str, record_id: str) -> list[str]:
+        """Other unlinked records of ``system`` (the record's own side) with the same key value."""
+        own = await self.index(system)
+        return [i for i in sorted(own.keys.get(key.key, {}).get(value, set()))
+                if i != record_id and await self._is_free(system, i)]
+
+    async def _fuzzy_match(self, system: System, target: System, idx: CandidateIndex,
+                           data: Mapping[str, JsonValue]) -> MatchResult:
+        """The fuzzy step of :meth:`match`."""
+        spec = self.spec.match
         if spec.fuzzy is None or self._fuzzy is None:
             return MatchResult("none")
         name, address = self._fuzzy_text(system, data)

@@ -51,6 +51,7 @@ from ledgerbridge.core.store import (
     ConflictStatus,
     DeadLetter,
     DeadLetterStatus,
+    MatchCandidate,
     MatchReview,
     ReviewStatus,
     Run,
@@ -89,6 +90,11 @@ CHANGES = "changes"
 DELETES = "deletes"
 WATCH_PREFIX = "watch:"  # + the watched object: one watermark per watch
 _PLANNED = "planned:"
+# Codes with which a system refuses a create as a duplicate of a record it already holds: NetSuite
+# (an entity ID or record taken) and Salesforce (a unique field's value; a duplicate rule's block).
+DUPLICATE_CODES = frozenset({"DUP_ENTITY", "DUP_RCRD", "DUPLICATE_VALUE", "DUPLICATES_DETECTED"})
+DUPLICATE_LABEL = "duplicate: "  # label prefix of the match review a refused duplicate opens
+DUPLICATE_REASON = "refused as a duplicate"  # reason prefix of a record (and parent) waiting on it
 
 
 class Outcome(StrEnum):
@@ -334,6 +340,10 @@ class _Work:
     action: str = ""
     pre_audited: bool = False
     frozen: dict[System, dict[str, JsonValue]] = field(default_factory=dict)  # held by freeze_when
+    # a create refused as a duplicate: the existing records found on the target (maybe none), and
+    # how they were looked up (field, value)
+    duplicates: list[MatchCandidate] | None = None
+    duplicate_lookup: tuple[str, str] | None = None
 
 
 class _LinkRuntime:
@@ -370,6 +380,8 @@ class _Pass:
         self.matchers: dict[str, Matcher] = {}
         self.in_progress: set[tuple[str, System, str]] = set()
         self.touched: set[tuple[str, System, str]] = set()
+        # per link: the records that are candidates of open duplicate reviews, and the review's id
+        self.dup_candidates: dict[str, dict[tuple[System, str], str]] = {}
 
     def fork(self) -> _Pass:
         """The same pass with its own call counter, for work that runs side by side with other work
@@ -379,6 +391,7 @@ class _Pass:
         q.matchers = self.matchers
         q.in_progress = self.in_progress
         q.touched = self.touched
+        q.dup_candidates = self.dup_candidates
         return q
 
     def link_summary(self, link: str) -> LinkSummary:
@@ -454,6 +467,11 @@ def _related_ids(watch: WatchSpec, records: Sequence[Record]) -> list[str]:
 def _takes_push(spec: LinkSpec) -> bool:
     """True when the link runs on pushed changes: a ``push`` trigger, or no triggers at all."""
     return not spec.triggers or any(t.push for t in spec.triggers)
+
+
+def _plain(path: str | None) -> bool:
+    """True for a plain field name (no path, no expression): one a ``find`` can look up."""
+    return bool(path) and path is not None and path.replace("_", "").isalnum()
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -911,8 +929,10 @@ class Engine:
             if w.xref is None or partner is None:
                 review = await self.store.find_review(rt.name, system, r.id)
                 if review is not None and not force_create and not is_guard_review(review):
-                    w.done = RecordOutcome(rt.name, system, r.id, Outcome.WAITING,
-                                           f"match review {review.id} is open")
+                    why = f"match review {review.id} is open"
+                    if review.label.startswith(DUPLICATE_LABEL):
+                        why = f"{DUPLICATE_REASON}: {why} ({review.label[len(DUPLICATE_LABEL):]})"
+                    w.done = RecordOutcome(rt.name, system, r.id, Outcome.WAITING, why)
                     return
                 if force_create:
                     result = MatchResult("none")
@@ -944,6 +964,13 @@ class Engine:
                     if not spec.creates_on(target):
                         w.done = RecordOutcome(rt.name, system, r.id, Outcome.SKIPPED,
                                                f"no match, and the link does not create on {target.value}")
+                        return
+                    held_by = None if force_create else \
+                        (await self._duplicate_candidates(p, rt)).get((system, r.id))
+                    if held_by is not None:  # the other side's create was refused as its duplicate
+                        w.done = RecordOutcome(rt.name, system, r.id, Outcome.WAITING,
+                                               f"candidate in match review {held_by} ({DUPLICATE_REASON} "
+                                               f"of it on {target.value}): not created")
                         return
                     w.create_on = target
                     w.action = "create"
@@ -1134,6 +1161,11 @@ class Engine:
                 if x is None:
                     state = outcome.outcome if outcome else Outcome.DEAD_LETTERED
                     why = outcome.reason if outcome else "it does not exist"
+                    if state is Outcome.WAITING and why.startswith(DUPLICATE_REASON):
+                        # Nothing re-reads a waiting child once its parent's review is decided: a
+                        # dead letter keeps it in sight, and its retry syncs it then.
+                        state = Outcome.DEAD_LETTERED
+                        why += "; decide that review (link or create), then retry this letter"
                     raise _RefUnresolved(
                         Outcome.WAITING if state is Outcome.WAITING else Outcome.DEAD_LETTERED,
                         f"parent {req.link} {req.from_system.value} {req.id} is not synced: {why}", req=req)
@@ -1296,6 +1328,10 @@ class Engine:
                 new = Record(rt.spec.object_of(target), res.id, fields, modified_at=self.clock.now())
                 w.sf, w.ns = (w.record, new) if w.system is System.SALESFORCE else (new, w.record)
                 p.matcher(rt).claim(target, res.id)
+            for w in todo:
+                error = w.failed.get(target)
+                if error is not None and error.code in DUPLICATE_CODES:
+                    await self._find_duplicates(p, rt, w, target, error)
             # Read back what the system made of our creates (server-assigned values, normalisation)
             # when fields flow back to the source side; in a plan this is counted, not performed.
             if created_ids and mapping.fields_to(other(target)):
@@ -1345,6 +1381,130 @@ class Engine:
                     w.failed[target] = res.error
                     w.failed_payload = dict(write.fields)
 
+    async def _duplicate_candidates(self, p: _Pass, rt: _LinkRuntime) -> dict[tuple[System, str], str]:
+        """The records that are candidates of the link's open duplicate reviews (read once a pass)."""
+        if rt.name not in p.dup_candidates:
+            found: dict[tuple[System, str], str] = {}
+            for review in await self.store.list_reviews(link=rt.name, status=ReviewStatus.OPEN,
+                                                        limit=100_000):
+                if review.label.startswith(DUPLICATE_LABEL):
+                    for c in review.candidates:
+                        found[(other(review.system), c.id)] = review.id
+            p.dup_candidates[rt.name] = found
+        return p.dup_candidates[rt.name]
+
+    def _duplicate_lookup(self, rt: _LinkRuntime, w: _Work, target: System,
+                          error: RecordError) -> tuple[str, str] | None:
+        """The field and value to look up the record a refused create duplicates: the field the
+        error names (its value from the create, else the record's name, from which systems derive
+        names such as NetSuite's entity ID), else the link's fuzzy name field, else a match key."""
+        payload = w.failed_payload
+        fz = rt.spec.match.fuzzy
+        name_field = fz.name.of(target) if fz is not None else None
+        name = payload.get(name_field) if name_field and _plain(name_field) else None
+        if name in (None, "") and fz is not None and (src := fz.name.of(w.system)) and _plain(src):
+            name = w.record.fields.get(src)
+        for path in error.fields:
+            head = path.split(".")[0].split("[")[0]
+            if not _plain(head):
+                continue
+            value = payload.get(head)
+            if isinstance(value, str | int | float) and not isinstance(value, bool) and str(value):
+                return head, str(value)
+            if isinstance(name, str) and name:
+                return head, name
+        if name_field and _plain(name_field) and isinstance(name, str) and name:
+            return name_field, name
+        for key in rt.spec.match.keys:
+            path = key.salesforce if target is System.SALESFORCE else key.netsuite
+            value = payload.get(path) if _plain(path) else None
+            if isinstance(value, str | int | float) and not isinstance(value, bool) and str(value):
+                return path, str(value)
+        return None
+
+    async def _find_duplicates(self, p: _Pass, rt: _LinkRuntime, w: _Work, target: System,
+                               error: RecordError) -> None:
+        """A create of ``w`` was refused as a duplicate: find the existing record(s) on ``target``
+        (one ``find`` call, the value as written and in upper and lower case, as systems compare
+        names case-insensitively) and note them, with the record each is linked to, if any."""
+        w.duplicates = []
+        lookup = self._duplicate_lookup(rt, w, target, error)
+        w.duplicate_lookup = lookup
+        if lookup is None:
+            return
+        field_name, value = lookup
+        try:
+            found = await p.ports[target].find(rt.spec.object_of(target), field_name,
+                                               list(dict.fromkeys((value, value.upper(), value.lower()))),
+                                               fields=rt.mapping.read_fields(target))
+        except RemoteError as exc:
+            if exc.kind is not ErrorKind.RECORD:
+                raise
+            return
+        except ConfigError:
+            return
+        fz = rt.spec.match.fuzzy
+        name_field = fz.name.of(target) if fz is not None else None
+        source = w.system
+        for rec in sorted(found, key=lambda r: r.id)[:10]:
+            x = await self.store.get_xref(rt.name, target, rec.id)
+            linked = x.id_of(source) if x is not None and not x.is_closed else None
+            name = rec.fields.get(name_field) if name_field else None
+            label = f"{target.value} {rt.spec.object_of(target)} {rec.id}"
+            if name not in (None, ""):
+                label += f" {name!r}"
+            if linked is not None:
+                label += f", already linked to {source.value} {linked}"
+            w.duplicates.append(MatchCandidate(
+                rec.id, 100.0, f"duplicate:{error.code}", label=label,
+                details={"field": field_name, "value": value, "linked_to": linked, "code": error.code}))
+
+    async def _duplicate_review(self, p: _Pass, rt: _LinkRuntime, w: _Work, error: RecordError) -> None:
+        """Open the match review of a create the target refused as a duplicate of the records found
+        (``w.duplicates``): the record waits for a person to link it to one, or rename and create."""
+        assert w.duplicates
+        store, r, target = self.store, w.record, other(w.system)
+        fz = rt.spec.match.fuzzy
+        src_name = fz.name.of(w.system) if fz is not None else None
+        name = r.fields.get(src_name) if src_name else None
+        who = f"{w.system.value} {rt.spec.object_of(w.system)} {r.id}" + (f" {name!r}" if name else "")
+        label = (f"{DUPLICATE_LABEL}{who} would duplicate " + "; ".join(c.label for c in w.duplicates)
+                 + f" ({target.value} refused the create: {error.code}: {error.message.rstrip('.')}). Link "
+                 f"them, or rename one and create")
+        existing = await store.find_review(rt.name, w.system, r.id)
+        if existing is not None:
+            review = replace(existing, candidates=tuple(w.duplicates), label=label)
+        else:
+            review = MatchReview(uuid.uuid4().hex, rt.name, w.system, r.id, tuple(w.duplicates),
+                                 self.clock.now(), label)
+            events.log(events.REVIEW_OPENED, link=rt.name, system=w.system.value, id=r.id,
+                       review_id=review.id, best=100.0, rule=f"duplicate:{error.code}", run_id=p.run_id)
+        await store.put_review(review)
+        held = await self._duplicate_candidates(p, rt)
+        for c in review.candidates:
+            held[(target, c.id)] = review.id
+        letter = await store.find_dead_letter(rt.name, w.system, r.id)
+        if letter is not None and letter.status is DeadLetterStatus.OPEN:  # the review takes it over
+            await store.put_dead_letter(replace(letter, status=DeadLetterStatus.RESOLVED,
+                                                updated_at=self.clock.now()))
+        p.link_summary(rt.name).actions["duplicate_review"] += 1
+        w.done = RecordOutcome(rt.name, w.system, r.id, Outcome.WAITING,
+                               f"{DUPLICATE_REASON}: match review {review.id} is open "
+                               f"({label[len(DUPLICATE_LABEL):]})", w.action)
+
+    def _no_duplicate_found(self, rt: _LinkRuntime, w: _Work, error: RecordError) -> str:
+        """The dead letter's message for a refused duplicate whose existing record was not found."""
+        target = other(w.system)
+        obj = rt.spec.object_of(target)
+        looked = (f"no {obj} with {w.duplicate_lookup[0]} {w.duplicate_lookup[1]!r} was found"
+                  if w.duplicate_lookup else "the link names no field to look it up by")
+        back = rt.spec.external_id_field(target) if rt.spec.match.external_id else None
+        link = (f"set its {back} to {w.record.id} so that matching links the two, "
+                if back else "link the two, ")
+        return (f"{error.message} -- {target.value} refused the create as a duplicate of an existing {obj}, "
+                f"and {looked}. Find that {obj} in {target.value} and {link}or rename one of them; then "
+                f"retry this letter")
+
     async def _write(self, p: _Pass, rt: _LinkRuntime, target: System, writes: list[Write],
                      key_field: str | None) -> list[WriteResult]:
         port = p.ports[target]
@@ -1391,7 +1551,12 @@ class Engine:
         # nothing was written, and the baselines stay as they were, so the change is still pending.
         if w.sf is None or w.ns is None or (w.failed and w.merge is None and not w.created):
             error = next(iter(w.failed.values()), None)
-            if error is not None:
+            if error is not None and w.duplicates:
+                await self._duplicate_review(p, rt, w, error)
+            elif error is not None and w.duplicates is not None:
+                message = self._no_duplicate_found(rt, w, error)
+                await self._dead_letter(p, rt, w, replace(error, message=message))
+            elif error is not None:
                 await self._dead_letter(p, rt, w, error)
             return
         # What each side holds now: its record plus what we wrote successfully.

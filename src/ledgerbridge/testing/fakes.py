@@ -35,7 +35,7 @@ from ledgerbridge.core.records import (
     WriteResult,
 )
 
-__all__ = ["FakeSystem", "ManualClock", "WriteRule"]
+__all__ = ["FakeSystem", "ManualClock", "UniqueRule", "WriteRule"]
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -70,6 +70,26 @@ class WriteRule:
     times: int = -1
 
 
+@dataclass
+class UniqueRule:
+    """Refuse a create whose ``field`` equals (case-insensitively) an existing record's, as NetSuite
+    refuses a second customer with the same entity ID (``DUP_ENTITY``) or a Salesforce unique field
+    a second value (``DUPLICATE_VALUE``). When a create leaves ``field`` out, the value of ``source``
+    stands for it and is stored in it (NetSuite's entity ID defaults to the company name)."""
+
+    object: str
+    field: str
+    code: str
+    source: str | None = None
+
+    def value(self, fields: Mapping[str, JsonValue]) -> str | None:
+        """The unique value a write's ``fields`` give, or None."""
+        value = fields.get(self.field)
+        if value in (None, "") and self.source is not None:
+            value = fields.get(self.source)
+        return None if value in (None, "") else str(value)
+
+
 class FakeSystem:
     """One system's records in memory, implementing the ``SystemPort`` protocol.
 
@@ -95,6 +115,7 @@ class FakeSystem:
         self.calls: Counter[str] = Counter()
         self.n_records_written = 0
         self.rules: list[WriteRule] = []
+        self.unique: list[UniqueRule] = []
         self.where: dict[str, Callable[[Record], bool]] = {}
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
         self._ids = itertools.count(1)
@@ -205,6 +226,9 @@ class FakeSystem:
             fields = dict(copy.deepcopy(dict(w.fields)))
             if w.external_id is not None and key_field is not None:
                 fields[key_field] = w.external_id
+            if target is None and (refused := self._duplicate(object, fields)) is not None:
+                results.append(WriteResult(i, error=refused))
+                continue
             if target is None:
                 new_id = self._new_id(object)
                 table[new_id] = Record(object, new_id, fields, modified_at=self._stamp())
@@ -277,6 +301,14 @@ class FakeSystem:
         self.rules.append(rule)
         return rule
 
+    def refuse_duplicates(self, object: str, field: str, *, code: str = "DUP_ENTITY",
+                          source: str | None = None) -> UniqueRule:
+        """Make creates of ``object`` fail with ``code`` when ``field`` (or, left out, ``source``)
+        equals an existing record's value, case-insensitively."""
+        rule = UniqueRule(object, field, code, source)
+        self.unique.append(rule)
+        return rule
+
     @property
     def n_writes(self) -> int:
         """Write calls made (upsert + delete)."""
@@ -289,6 +321,19 @@ class FakeSystem:
                 if rule.times > 0:
                     rule.times -= 1
                 return rule.error
+        return None
+
+    def _duplicate(self, object: str, fields: dict[str, JsonValue]) -> RecordError | None:
+        """The error a create of ``fields`` meets under :attr:`unique` (filling derived values in)."""
+        for rule in self.unique:
+            if rule.object != object or (value := rule.value(fields)) is None:
+                continue
+            if any(str(rule.value(r.fields) or "").lower() == value.lower()
+                   for r in self.records.get(object, {}).values()):
+                return RecordError(ErrorKind.RECORD, rule.code,
+                                   f"A {object} record with this {rule.field} already exists ({value}).",
+                                   (rule.field,))
+            fields.setdefault(rule.field, value)
         return None
 
     def _stamp(self) -> datetime:
