@@ -185,3 +185,33 @@ async def test_a_key_unique_on_both_sides_still_links_at_once():
     summary = await w.engine.sync()
     assert outcome(summary, "accounts", acct).reason == "key:phone"
     assert (await w.store.get_xref("accounts", System.SALESFORCE, acct)).ns_id == customer  # type: ignore[union-attr]
+
+
+LEADS: dict[str, Any] = {
+    "salesforce": "Lead",
+    "netsuite": "customer",
+    "direction": "to_netsuite",
+    "fields": [{"salesforce": "Company", "netsuite": "companyName"},
+               {"salesforce": "Email", "netsuite": "email"}],
+    "match": {"external_id": True, "keys": [{"name": "email", "salesforce": "Email", "netsuite": "email",
+                                             "normalise": "email"}]},
+}
+
+
+async def test_without_a_name_rule_the_refused_field_is_looked_up_by_the_values_the_create_sent():
+    w = world({"leads": LEADS})
+    w.ns.refuse_duplicates("customer", "entityId", code="DUP_ENTITY", source="companyName")
+    first = w.sf.create("Lead", {"Company": "Soylent Trading", "Email": "ana@soylent.example"})
+    await w.engine.sync()
+    [prospect] = w.ns.all("customer")
+    w.clock.advance(60)
+    second = w.sf.create("Lead", {"Company": "Soylent Trading", "Email": "diego@soylent.example"})
+    summary = await w.engine.sync()
+    assert outcome(summary, "leads", second).outcome is Outcome.WAITING
+    assert await w.store.list_dead_letters() == []
+    [review] = await w.store.list_reviews()
+    [cand] = review.candidates
+    assert (cand.id, cand.details["linked_to"]) == (prospect.id, first)
+    assert cand.details["field"] == "entityId"
+    assert f"already linked to salesforce {first}" in review.label
+    assert w.ns.calls["find"] >= 1 and len(w.ns.all("customer")) == 1

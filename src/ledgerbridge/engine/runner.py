@@ -343,7 +343,7 @@ class _Work:
     # a create refused as a duplicate: the existing records found on the target (maybe none), and
     # how they were looked up (field, value)
     duplicates: list[MatchCandidate] | None = None
-    duplicate_lookup: tuple[str, str] | None = None
+    duplicate_lookup: tuple[str, list[str]] | None = None
 
 
 class _LinkRuntime:
@@ -472,6 +472,13 @@ def _takes_push(spec: LinkSpec) -> bool:
 def _plain(path: str | None) -> bool:
     """True for a plain field name (no path, no expression): one a ``find`` can look up."""
     return bool(path) and path is not None and path.replace("_", "").isalnum()
+
+
+def _scalar(value: JsonValue) -> str | None:
+    """A non-empty text, number (not a boolean) as text, else None."""
+    if isinstance(value, str | int | float) and not isinstance(value, bool) and str(value):
+        return str(value)
+    return None
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -1394,10 +1401,11 @@ class Engine:
         return p.dup_candidates[rt.name]
 
     def _duplicate_lookup(self, rt: _LinkRuntime, w: _Work, target: System,
-                          error: RecordError) -> tuple[str, str] | None:
-        """The field and value to look up the record a refused create duplicates: the field the
-        error names (its value from the create, else the record's name, from which systems derive
-        names such as NetSuite's entity ID), else the link's fuzzy name field, else a match key."""
+                          error: RecordError) -> tuple[str, list[str]] | None:
+        """The field and values to look up the record a refused create duplicates: the field the
+        error names, by its value in the create, else by the record's name, else by every value the
+        create sent (systems derive such fields from one of them, as NetSuite derives the entity ID
+        from the company name); without such a field, the link's fuzzy name field, else a match key."""
         payload = w.failed_payload
         fz = rt.spec.match.fuzzy
         name_field = fz.name.of(target) if fz is not None else None
@@ -1408,18 +1416,19 @@ class Engine:
             head = path.split(".")[0].split("[")[0]
             if not _plain(head):
                 continue
-            value = payload.get(head)
-            if isinstance(value, str | int | float) and not isinstance(value, bool) and str(value):
-                return head, str(value)
+            if (value := _scalar(payload.get(head))) is not None:
+                return head, [value]
             if isinstance(name, str) and name:
-                return head, name
+                return head, [name]
+            sent = [v for v in (_scalar(x) for x in payload.values()) if v is not None and len(v) <= 200]
+            if sent:
+                return head, list(dict.fromkeys(sent))[:30]
         if name_field and _plain(name_field) and isinstance(name, str) and name:
-            return name_field, name
+            return name_field, [name]
         for key in rt.spec.match.keys:
             path = key.salesforce if target is System.SALESFORCE else key.netsuite
-            value = payload.get(path) if _plain(path) else None
-            if isinstance(value, str | int | float) and not isinstance(value, bool) and str(value):
-                return path, str(value)
+            if _plain(path) and (value := _scalar(payload.get(path))) is not None:
+                return path, [value]
         return None
 
     async def _find_duplicates(self, p: _Pass, rt: _LinkRuntime, w: _Work, target: System,
@@ -1432,10 +1441,11 @@ class Engine:
         w.duplicate_lookup = lookup
         if lookup is None:
             return
-        field_name, value = lookup
+        field_name, values = lookup
+        spellings = [v for x in values for v in (x, x.upper(), x.lower())]
         try:
             found = await p.ports[target].find(rt.spec.object_of(target), field_name,
-                                               list(dict.fromkeys((value, value.upper(), value.lower()))),
+                                               list(dict.fromkeys(spellings)),
                                                fields=rt.mapping.read_fields(target))
         except RemoteError as exc:
             if exc.kind is not ErrorKind.RECORD:
@@ -1457,7 +1467,8 @@ class Engine:
                 label += f", already linked to {source.value} {linked}"
             w.duplicates.append(MatchCandidate(
                 rec.id, 100.0, f"duplicate:{error.code}", label=label,
-                details={"field": field_name, "value": value, "linked_to": linked, "code": error.code}))
+                details={"field": field_name, "values": list(values), "linked_to": linked,
+                         "code": error.code}))
 
     async def _duplicate_review(self, p: _Pass, rt: _LinkRuntime, w: _Work, error: RecordError) -> None:
         """Open the match review of a create the target refused as a duplicate of the records found
@@ -1496,8 +1507,10 @@ class Engine:
         """The dead letter's message for a refused duplicate whose existing record was not found."""
         target = other(w.system)
         obj = rt.spec.object_of(target)
-        looked = (f"no {obj} with {w.duplicate_lookup[0]} {w.duplicate_lookup[1]!r} was found"
-                  if w.duplicate_lookup else "the link names no field to look it up by")
+        looked = "the link names no field to look it up by"
+        if w.duplicate_lookup is not None:
+            field_name, values = w.duplicate_lookup
+            looked = f"no {obj} with {field_name} " + " or ".join(repr(v) for v in values[:5]) + " was found"
         back = rt.spec.external_id_field(target) if rt.spec.match.external_id else None
         link = (f"set its {back} to {w.record.id} so that matching links the two, "
                 if back else "link the two, ")
