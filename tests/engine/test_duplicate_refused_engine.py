@@ -215,3 +215,19 @@ async def test_without_a_name_rule_the_refused_field_is_looked_up_by_the_values_
     assert cand.details["field"] == "entityId"
     assert f"already linked to salesforce {first}" in review.label
     assert w.ns.calls["find"] >= 1 and len(w.ns.all("customer")) == 1
+
+
+async def test_two_leads_of_one_company_in_one_batch_the_second_names_the_prospect_the_first_made():
+    w = world({"leads": LEADS})
+    w.ns.refuse_duplicates("customer", "entityId", code="DUP_ENTITY", source="companyName")
+    first = w.sf.create("Lead", {"Company": "Soylent Trading", "Email": "ana@soylent.example"})
+    second = w.sf.create("Lead", {"Company": "Soylent Trading", "Email": "diego@soylent.example"})
+    summary = await w.engine.sync()
+    assert outcome(summary, "leads", first).action == "create"
+    assert outcome(summary, "leads", second).outcome is Outcome.WAITING
+    [prospect] = w.ns.all("customer")
+    [review] = await w.store.list_reviews()
+    [cand] = review.candidates
+    assert (cand.id, cand.details["linked_to"]) == (prospect.id, first)
+    assert cand.label == f"netsuite customer {prospect.id} (entityId 'Soylent Trading'), already linked to " \
+                        f"salesforce {first}"

@@ -1335,10 +1335,12 @@ class Engine:
                 new = Record(rt.spec.object_of(target), res.id, fields, modified_at=self.clock.now())
                 w.sf, w.ns = (w.record, new) if w.system is System.SALESFORCE else (new, w.record)
                 p.matcher(rt).claim(target, res.id)
+            made = {made_rec.id: w.record.id for w in todo if w.created
+                    and (made_rec := w.ns if target is System.NETSUITE else w.sf) is not None}
             for w in todo:
                 error = w.failed.get(target)
                 if error is not None and error.code in DUPLICATE_CODES:
-                    await self._find_duplicates(p, rt, w, target, error)
+                    await self._find_duplicates(p, rt, w, target, error, made)
             # Read back what the system made of our creates (server-assigned values, normalisation)
             # when fields flow back to the source side; in a plan this is counted, not performed.
             if created_ids and mapping.fields_to(other(target)):
@@ -1432,10 +1434,11 @@ class Engine:
         return None
 
     async def _find_duplicates(self, p: _Pass, rt: _LinkRuntime, w: _Work, target: System,
-                               error: RecordError) -> None:
+                               error: RecordError, made: Mapping[str, str]) -> None:
         """A create of ``w`` was refused as a duplicate: find the existing record(s) on ``target``
-        (one ``find`` call, the value as written and in upper and lower case, as systems compare
-        names case-insensitively) and note them, with the record each is linked to, if any."""
+        (one ``find`` call, the values as written and in upper and lower case, as systems compare
+        names case-insensitively) and note them, with the record each is linked to, if any (``made``:
+        records this batch just created, by the id of the record each was created for)."""
         w.duplicates = []
         lookup = self._duplicate_lookup(rt, w, target, error)
         w.duplicate_lookup = lookup
@@ -1443,10 +1446,11 @@ class Engine:
             return
         field_name, values = lookup
         spellings = [v for x in values for v in (x, x.upper(), x.lower())]
+        read = rt.mapping.read_fields(target)
         try:
             found = await p.ports[target].find(rt.spec.object_of(target), field_name,
                                                list(dict.fromkeys(spellings)),
-                                               fields=rt.mapping.read_fields(target))
+                                               fields=None if read is None else [*read, field_name])
         except RemoteError as exc:
             if exc.kind is not ErrorKind.RECORD:
                 raise
@@ -1458,11 +1462,13 @@ class Engine:
         source = w.system
         for rec in sorted(found, key=lambda r: r.id)[:10]:
             x = await self.store.get_xref(rt.name, target, rec.id)
-            linked = x.id_of(source) if x is not None and not x.is_closed else None
+            linked = x.id_of(source) if x is not None and not x.is_closed else made.get(rec.id)
             name = rec.fields.get(name_field) if name_field else None
             label = f"{target.value} {rt.spec.object_of(target)} {rec.id}"
             if name not in (None, ""):
                 label += f" {name!r}"
+            elif (held := _scalar(rec.fields.get(field_name))) is not None:
+                label += f" ({field_name} {held!r})"
             if linked is not None:
                 label += f", already linked to {source.value} {linked}"
             w.duplicates.append(MatchCandidate(
