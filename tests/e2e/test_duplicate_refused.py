@@ -60,8 +60,7 @@ def test_a_refused_duplicate_customer_waits_in_a_review_and_linking_it_syncs_acc
     assert linked is not None and linked.outcome is Outcome.SYNCED, linked
     assert systems.sf_get("Account", acct)["NetSuite_Id__c"] == customer
     assert systems.ns_get("customer", customer)["companyName"] == "Summit Manufacturing Group"
-    retried = asyncio.run(services.dlq_retry(config, all_open=True))
-    assert retried.counts[Outcome.SYNCED] == 1, retried
+    # deciding the review retried the contact's letter
     assert all(d.status is not DeadLetterStatus.OPEN for d in asyncio.run(services.dlq_list(config)))
     ns_contact = systems.sf_get("Contact", contact)["NetSuite_Id__c"]
     assert systems.ns_get("contact", ns_contact)["company"]["id"] == customer

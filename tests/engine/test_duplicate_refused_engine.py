@@ -81,7 +81,7 @@ async def test_a_refused_duplicate_opens_a_review_naming_the_existing_customer_a
     [letter] = await w.store.list_dead_letters(link="contacts")
     assert letter.source_id == contact and letter.error_code == "PARENT_NOT_SYNCED"
     assert f"match review {review.id} is open" in letter.error_message
-    assert "then retry this letter" in letter.error_message
+    assert "deciding that review (link or create) retries this letter" in letter.error_message
 
     # the next pass asks nothing new of NetSuite: the account waits on its review
     w.clock.advance(60)
@@ -96,8 +96,8 @@ async def test_a_refused_duplicate_opens_a_review_naming_the_existing_customer_a
     linked = await ops.link_review(review.id, existing)
     assert linked is not None and linked.outcome is Outcome.SYNCED
     assert w.sf.get("Account", acct).fields["NetSuite_Id__c"] == existing  # type: ignore[union-attr]
-    retried = await ops.retry_dead_letter(letter.id)
-    assert retried is not None and retried.outcome is Outcome.SYNCED
+    # deciding the review retried the child's letter: the contact is synced and the letter resolved
+    assert (await w.store.get_dead_letter(letter.id)).status is DeadLetterStatus.RESOLVED  # type: ignore[union-attr]
     [made] = w.ns.all("contact")
     assert made.fields["company"] in (existing, {"id": existing})
     assert len(w.ns.all("customer")) == 1
@@ -231,3 +231,28 @@ async def test_two_leads_of_one_company_in_one_batch_the_second_names_the_prospe
     assert (cand.id, cand.details["linked_to"]) == (prospect.id, first)
     assert cand.label == f"netsuite customer {prospect.id} (entityId 'Soylent Trading'), already linked to " \
                         f"salesforce {first}"
+
+
+@pytest.mark.parametrize("decision", ["link", "create"])
+async def test_children_of_an_account_in_a_match_review_sync_when_the_review_is_decided(decision: str):
+    w = world({"accounts": copy.deepcopy(ACCOUNTS), "contacts": CONTACTS})
+    near = w.ns.create("customer", {"companyName": "Globex Traders"})
+    acct = w.sf.create("Account", {"Name": "Globex Trading"})
+    contact = w.sf.create("Contact", {"LastName": "Ng", "AccountId": acct})
+    first = await w.engine.sync()
+    assert outcome(first, "accounts", acct).outcome is Outcome.WAITING  # a close name: a person decides
+    [review] = await w.store.list_reviews(link="accounts")
+    [letter] = await w.store.list_dead_letters(link="contacts")
+    assert letter.source_id == contact and f"match review {review.id}" in letter.error_message
+    assert "deciding that review (link or create) retries this letter" in letter.error_message
+
+    ops = Operations(w.engine)
+    if decision == "link":
+        await ops.link_review(review.id, near)
+    else:
+        await ops.create_from_review(review.id)
+    assert (await w.store.get_dead_letter(letter.id)).status is DeadLetterStatus.RESOLVED  # type: ignore[union-attr]
+    [made] = w.ns.all("contact")
+    customer = w.sf.get("Account", acct).fields["NetSuite_Id__c"]  # type: ignore[union-attr]
+    assert made.fields["company"] in (customer, {"id": customer})
+    assert (customer == near) is (decision == "link")

@@ -234,7 +234,21 @@ class Operations:
                    candidate_id=candidate_id)
         summary = await self.engine.sync_records(review.link, review.system, [review.record_id],
                                                  kind="review")
+        await self._retry_dependants(review)
         return _outcome(summary, review.link, review.system, review.record_id)
+
+    async def _retry_dependants(self, review: MatchReview) -> None:
+        """Retry the open dead letters of records that waited on the reviewed record as their parent
+        (contacts and orders of an account in review): now that it is decided, they can sync."""
+        marker = f"parent {review.link} {review.system.value} {review.record_id} is not synced"
+        groups: dict[tuple[str, System], list[str]] = {}
+        for d in await self.store.list_dead_letters(status=DeadLetterStatus.OPEN, limit=100_000):
+            if d.error_code == "PARENT_NOT_SYNCED" and marker in d.error_message:
+                groups.setdefault((d.link, d.system), []).append(d.source_id)
+        for (name, system), ids in sorted(groups.items()):
+            summary = await self.engine.sync_records(name, system, ids, kind="retry")
+            events.log(events.DEAD_LETTER_RETRIED, link=name, review_id=review.id,
+                       counts=dict(summary.counts))
 
     async def create_from_review(self, review_id: str) -> RecordOutcome | None:
         """Decide that the reviewed record has no partner: create it on the other side."""
@@ -244,6 +258,7 @@ class Operations:
         events.log(events.REVIEW_DECIDED, link=review.link, review_id=review.id, decision="create")
         summary = await self.engine.sync_records(review.link, review.system, [review.record_id],
                                                  force_create=True, kind="review")
+        await self._retry_dependants(review)
         return _outcome(summary, review.link, review.system, review.record_id)
 
     async def dismiss_review(self, review_id: str) -> MatchReview:

@@ -1168,11 +1168,12 @@ class Engine:
                 if x is None:
                     state = outcome.outcome if outcome else Outcome.DEAD_LETTERED
                     why = outcome.reason if outcome else "it does not exist"
-                    if state is Outcome.WAITING and why.startswith(DUPLICATE_REASON):
+                    if state is Outcome.WAITING and "match review" in why:
                         # Nothing re-reads a waiting child once its parent's review is decided: a
-                        # dead letter keeps it in sight, and its retry syncs it then.
+                        # dead letter keeps it in sight, and deciding the review retries it.
                         state = Outcome.DEAD_LETTERED
-                        why += "; decide that review (link or create), then retry this letter"
+                        why += ("; deciding that review (link or create) retries this letter "
+                                "(or retry it by hand)")
                     raise _RefUnresolved(
                         Outcome.WAITING if state is Outcome.WAITING else Outcome.DEAD_LETTERED,
                         f"parent {req.link} {req.from_system.value} {req.id} is not synced: {why}", req=req)
