@@ -620,15 +620,7 @@ class PriceBookStep:
         # tiers with it); schedules a person made under another name are left alone.
         stale = [(r.id, it) for product, it in sorted(unbroken.items()) for r in candidates.get(product, [])
                  if r.fields.get("Name") == self._schedule_name(it)]
-        if stale:
-            results = await self.sf.delete(SCHEDULE, [d for d, _ in stale])
-            for (sched_id, it), result in zip(stale, results, strict=True):
-                if result.ok:
-                    report.writes[f"delete:{SCHEDULE}"] += 1
-                    it.done[f"delete discount schedule {sched_id}"] += 1
-                else:
-                    it.failures.append(f"delete discount schedule {sched_id} of {it.label}: Salesforce "
-                                       f"refused: {_error_text(result)}")
+        await self._delete(SCHEDULE, "discount schedule", stale, report)
         if not plans:
             return
         schedules: dict[str, Record] = {}  # product -> its schedule: the one named ours, else the oldest
@@ -691,15 +683,21 @@ class PriceBookStep:
                                                 f"create tier {n} of {it.label}"))
             deletes.extend((r.id, it) for r in have[len(wanted):])
         await self._write(TIER, tier_writes, report)
-        if deletes:
-            results = await self.sf.delete(TIER, [d for d, _ in deletes])
-            for (tier_id, it), result in zip(deletes, results, strict=True):
-                if result.ok:
-                    report.writes[f"delete:{TIER}"] += 1
-                    it.done[f"delete tier {tier_id}"] += 1
-                else:
-                    it.failures.append(f"delete tier {tier_id} of {it.label}: Salesforce refused: "
-                                       f"{_error_text(result)}")
+        await self._delete(TIER, "tier", deletes, report)
+
+    async def _delete(self, object: str, what: str, targets: list[tuple[str, _Item]],
+                      report: PriceBookReport) -> None:
+        """Delete records, each on behalf of an item: counted when done, the item's failure if not."""
+        if not targets:
+            return
+        results = await self.sf.delete(object, [rid for rid, _ in targets])
+        for (rid, it), result in zip(targets, results, strict=True):
+            if result.ok:
+                report.writes[f"delete:{object}"] += 1
+                it.done[f"delete {what} {rid}"] += 1
+            else:
+                it.failures.append(f"delete {what} {rid} of {it.label}: Salesforce refused: "
+                                   f"{_error_text(result)}")
 
     @staticmethod
     def _schedule_name(it: _Item) -> str:
