@@ -490,6 +490,20 @@ def _ctx(request: Request) -> CallContext:
     )
 
 
+async def _one_job(request: Request, kind: str) -> Response:
+    """``GET`` (info), ``PATCH`` (state change) or ``DELETE`` one job of ``kind``."""
+    jobs = _jobs(request)
+    job = jobs.get(request.path_params["job_id"], kind)
+    if request.method == "PATCH":
+        body = await json_body(request)
+        jobs.change_state(job, str((body or {}).get("state") or ""))
+        return json_response(request, job.info(full=False))
+    if request.method == "DELETE":
+        jobs.delete(job)
+        return empty_response(204)
+    return json_response(request, job.info())
+
+
 @endpoint
 async def ingest_root(request: Request) -> Response:
     """``POST /jobs/ingest`` (create) and ``GET /jobs/ingest`` (list)."""
@@ -504,16 +518,7 @@ async def ingest_root(request: Request) -> Response:
 @endpoint
 async def ingest_job(request: Request) -> Response:
     """``GET|PATCH|DELETE /jobs/ingest/{id}``."""
-    jobs = _jobs(request)
-    job = jobs.get(request.path_params["job_id"], "ingest")
-    if request.method == "PATCH":
-        body = await json_body(request)
-        jobs.change_state(job, str((body or {}).get("state") or ""))
-        return json_response(request, job.info(full=False))
-    if request.method == "DELETE":
-        jobs.delete(job)
-        return empty_response(204)
-    return json_response(request, job.info())
+    return await _one_job(request, "ingest")
 
 
 @endpoint
@@ -555,16 +560,7 @@ async def query_root(request: Request) -> Response:
 @endpoint
 async def query_job(request: Request) -> Response:
     """``GET|PATCH|DELETE /jobs/query/{id}``."""
-    jobs = _jobs(request)
-    job = jobs.get(request.path_params["job_id"], "query")
-    if request.method == "PATCH":
-        body = await json_body(request)
-        jobs.change_state(job, str((body or {}).get("state") or ""))
-        return json_response(request, job.info(full=False))
-    if request.method == "DELETE":
-        jobs.delete(job)
-        return empty_response(204)
-    return json_response(request, job.info())
+    return await _one_job(request, "query")
 
 
 @endpoint
