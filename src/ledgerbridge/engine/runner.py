@@ -94,6 +94,7 @@ _PLANNED = "planned:"
 # (an entity ID or record taken) and Salesforce (a unique field's value; a duplicate rule's block).
 DUPLICATE_CODES = frozenset({"DUP_ENTITY", "DUP_RCRD", "DUPLICATE_VALUE", "DUPLICATES_DETECTED"})
 DUPLICATE_LABEL = "duplicate: "  # label prefix of the match review a refused duplicate opens
+REVIEW_WAIT = "match review"  # in the reason of every record waiting on a match review
 DUPLICATE_REASON = "refused as a duplicate"  # reason prefix of a record (and parent) waiting on it
 
 
@@ -936,7 +937,7 @@ class Engine:
             if w.xref is None or partner is None:
                 review = await self.store.find_review(rt.name, system, r.id)
                 if review is not None and not force_create and not is_guard_review(review):
-                    why = f"match review {review.id} is open"
+                    why = f"{REVIEW_WAIT} {review.id} is open"
                     if review.label.startswith(DUPLICATE_LABEL):
                         why = f"{DUPLICATE_REASON}: {why} ({review.label[len(DUPLICATE_LABEL):]})"
                     w.done = RecordOutcome(rt.name, system, r.id, Outcome.WAITING, why)
@@ -954,11 +955,11 @@ class Engine:
                         mirrored = await self.store.find_review(rt.name, target, cand.id)
                         if mirrored is not None and any(c.id == r.id for c in mirrored.candidates):
                             w.done = RecordOutcome(rt.name, system, r.id, Outcome.WAITING,
-                                                   f"candidate in match review {mirrored.id}")
+                                                   f"candidate in {REVIEW_WAIT} {mirrored.id}")
                             return
                     await self._open_review(p, rt, system, r, result)
                     w.done = RecordOutcome(rt.name, system, r.id, Outcome.WAITING,
-                                           f"match review: {len(result.candidates)} candidate(s), best "
+                                           f"{REVIEW_WAIT}: {len(result.candidates)} candidate(s), best "
                                            f"{result.score:.0f} by {result.rule}")
                     return
                 if result.kind == "linked":
@@ -976,7 +977,7 @@ class Engine:
                         (await self._duplicate_candidates(p, rt)).get((system, r.id))
                     if held_by is not None:  # the other side's create was refused as its duplicate
                         w.done = RecordOutcome(rt.name, system, r.id, Outcome.WAITING,
-                                               f"candidate in match review {held_by} ({DUPLICATE_REASON} "
+                                               f"candidate in {REVIEW_WAIT} {held_by} ({DUPLICATE_REASON} "
                                                f"of it on {target.value}): not created")
                         return
                     w.create_on = target
@@ -1168,7 +1169,7 @@ class Engine:
                 if x is None:
                     state = outcome.outcome if outcome else Outcome.DEAD_LETTERED
                     why = outcome.reason if outcome else "it does not exist"
-                    if state is Outcome.WAITING and "match review" in why:
+                    if state is Outcome.WAITING and REVIEW_WAIT in why:
                         # Nothing re-reads a waiting child once its parent's review is decided: a
                         # dead letter keeps it in sight, and deciding the review retries it.
                         state = Outcome.DEAD_LETTERED
